@@ -1,0 +1,44 @@
+# Every target does its own set-up: a fresh clone needs nothing but python3 and make.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+PYPROJECTS := pyproject.toml drivers/aws/pyproject.toml drivers/tencent/pyproject.toml conformance/pyproject.toml
+PKGS   := portable_creds drivers/aws/portable_creds_aws drivers/tencent/portable_creds_tencent \
+          conformance/portable_creds_conformance
+
+.PHONY: all venv demo test unit lint conformance bench fuzz stress rgw-deps clean
+
+all: lint test
+
+$(STAMP): $(PYPROJECTS)
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]' -e 'drivers/aws[dev]' -e drivers/tencent -e conformance
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/portable-creds demo
+
+# The test command of the README and of CI: unit/integration tests, then the conformance runs.
+test: $(STAMP)
+	$(PY) -m pytest -q
+	$(MAKE) conformance
+
+unit: $(STAMP)
+	$(PY) -m pytest -q
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check $(PKGS) tests bench examples
+	$(VENV)/bin/mypy $(PKGS)
+
+conformance: $(STAMP)
+	$(PY) bench/../conformance/run_all.py
+
+bench: $(STAMP)
+	$(PY) bench/run_all.py
+
+clean:
+	rm -rf $(VENV) build .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,239 @@
+"""Envelope format v1: one sealed credential, self-describing and bound to where it lives.
+
+Layout (all integers big-endian; the normative description is docs/format.md)::
+
+    off      len  field
+    0        3    magic            b"PCE"
+    3        1    version          0x01
+    4        2    suite            0x0001 (AES-256-GCM payload, AES-256-GCM DEK wrap,
+                                           HKDF-SHA256 key commitment)
+    6        1    kek_id_len       n, 1..64
+    7        n    kek_id           printable ASCII (0x21..0x7e)
+    7+n      12   wrap_nonce
+    19+n     48   wrapped_dek      AES-256-GCM(KEK, wrap_nonce, DEK, wrap_aad) = ct(32) || tag(16)
+    67+n     32   commitment       HKDF-SHA256(DEK)[32:64]
+    99+n     12   payload_nonce
+    111+n    4    payload_len      L = plaintext length
+    115+n    L+16 payload          AES-256-GCM(content_key, payload_nonce, plaintext, payload_aad)
+
+    context     = u16(len(w)) || w || u16(len(s)) || s || u16(len(k)) || k
+                  (w = wallet lowercased, s = service, k = storage key; UTF-8)
+    wrap_aad    = blob[0 : 7+n] || context
+    payload_aad = blob[0 : 6] || blob[67+n : 115+n] || context
+    okm         = HKDF-SHA256(ikm=DEK, salt=none, info=b"portable-creds/v1 dek" || suite, L=64)
+    content_key = okm[0:32], commitment = okm[32:64]
+
+The payload AAD leaves out the KEK id and the wrap, so ``rewrap`` can replace them without
+touching the payload; the KEK id is still authenticated, by the wrap AAD.
+"""
+
+from __future__ import annotations
+
+import hmac
+import os
+import struct
+from collections.abc import Callable
+
+import attrs
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from .errors import IntegrityError, PayloadTooLarge
+from .keys import Kek
+
+MAGIC = b"PCE"
+VERSION = 1
+SUITE_AES256GCM_HKDF_COMMIT = 0x0001
+
+KEK_ID_MAX = 64
+NONCE_LEN = 12
+DEK_LEN = 32
+TAG_LEN = 16
+WRAPPED_DEK_LEN = DEK_LEN + TAG_LEN
+COMMITMENT_LEN = 32
+FIXED_OVERHEAD = 7 + NONCE_LEN + WRAPPED_DEK_LEN + COMMITMENT_LEN + NONCE_LEN + 4 + TAG_LEN
+MAX_HEADER_LEN = FIXED_OVERHEAD - TAG_LEN + KEK_ID_MAX
+
+DEFAULT_MAX_PAYLOAD = 1 << 20
+ABSOLUTE_MAX_PAYLOAD = 64 << 20
+
+_PREFIX = MAGIC + bytes([VERSION]) + SUITE_AES256GCM_HKDF_COMMIT.to_bytes(2, "big")
+_HKDF_INFO = b"portable-creds/v1 dek" + SUITE_AES256GCM_HKDF_COMMIT.to_bytes(2, "big")
+
+#: Randomness: ``rng(n)`` returns n bytes. Production uses ``os.urandom``; vectors inject their
+#: own. Draw order in ``seal``: DEK (32), wrap nonce (12), payload nonce (12).
+Random = Callable[[int], bytes]
+
+
+def _u16(data: bytes) -> bytes:
+    return len(data).to_bytes(2, "big") + data
+
+
+@attrs.frozen
+class Context:
+    """Where a blob lives. Bound into both AADs: a blob copied elsewhere fails to open."""
+
+    wallet: str
+    service: str
+    storage_key: str
+
+    def encode(self) -> bytes:
+        return (
+            _u16(self.wallet.encode())
+            + _u16(self.service.encode())
+            + _u16(self.storage_key.encode())
+        )
+
+
+@attrs.frozen
+class Header:
+    """The parsed, not yet authenticated, header of a sealed blob."""
+
+    version: int
+    suite: int
+    kek_id: str
+    wrap_nonce: bytes
+    wrapped_dek: bytes
+    commitment: bytes
+    payload_nonce: bytes
+    payload_len: int
+    header_len: int
+
+
+def check_max_payload(max_payload: int) -> int:
+    if not 0 <= max_payload <= ABSOLUTE_MAX_PAYLOAD:
+        raise PayloadTooLarge(
+            f"max payload {max_payload} bytes is outside 0..{ABSOLUTE_MAX_PAYLOAD} (64 MiB)"
+        )
+    return max_payload
+
+
+def _derive(dek: bytes) -> tuple[bytes, bytes]:
+    okm = HKDF(algorithm=hashes.SHA256(), length=64, salt=None, info=_HKDF_INFO).derive(dek)
+    return okm[:32], okm[32:]
+
+
+def seal(
+    plaintext: bytes,
+    *,
+    kek: Kek,
+    context: Context,
+    max_payload: int = DEFAULT_MAX_PAYLOAD,
+    rng: Random = os.urandom,
+) -> bytes:
+    """Encrypt ``plaintext`` under a fresh DEK wrapped by ``kek``, bound to ``context``."""
+    if len(plaintext) > check_max_payload(max_payload):
+        raise PayloadTooLarge(
+            f"secret is {len(plaintext)} bytes; the maximum is {max_payload} bytes "
+            "(raise max_payload, up to 64 MiB, if this is intended)"
+        )
+    dek, wrap_nonce, payload_nonce = rng(DEK_LEN), rng(NONCE_LEN), rng(NONCE_LEN)
+    if len(dek) != DEK_LEN or len(wrap_nonce) != NONCE_LEN or len(payload_nonce) != NONCE_LEN:
+        raise ValueError("rng returned the wrong number of bytes")
+    ctx = context.encode()
+    kek_id = kek.kek_id.encode("ascii")
+    head = _PREFIX + bytes([len(kek_id)]) + kek_id
+    wrapped = AESGCM(kek.key).encrypt(wrap_nonce, dek, head + ctx)
+    content_key, commitment = _derive(dek)
+    tail = commitment + payload_nonce + struct.pack(">I", len(plaintext))
+    payload = AESGCM(content_key).encrypt(payload_nonce, plaintext, _PREFIX + tail + ctx)
+    return b"".join((head, wrap_nonce, wrapped, tail, payload))
+
+
+def parse_header(blob: bytes, *, max_payload: int = ABSOLUTE_MAX_PAYLOAD) -> Header:
+    """Strictly parse the header; any deviation (including total length) is an IntegrityError.
+
+    A well-formed blob whose declared payload exceeds ``max_payload`` raises PayloadTooLarge,
+    so a reader configured for smaller secrets says so instead of claiming tampering.
+    """
+    view = memoryview(blob)
+    if len(view) < FIXED_OVERHEAD + 1 or bytes(view[:6]) != _PREFIX:
+        raise IntegrityError()
+    n = view[6]
+    if not 1 <= n <= KEK_ID_MAX or len(view) < FIXED_OVERHEAD + n:
+        raise IntegrityError()
+    raw_id = bytes(view[7 : 7 + n])
+    if any(not 0x21 <= b <= 0x7E for b in raw_id):
+        raise IntegrityError()
+    o = 7 + n
+    (payload_len,) = struct.unpack_from(">I", view, o + 104)
+    if len(view) != FIXED_OVERHEAD + n + payload_len:
+        raise IntegrityError()
+    if payload_len > max_payload:
+        raise PayloadTooLarge(
+            f"stored secret is {payload_len} bytes, above this reader's maximum of "
+            f"{max_payload} bytes; open it with a larger max_payload"
+        )
+    return Header(
+        version=VERSION,
+        suite=SUITE_AES256GCM_HKDF_COMMIT,
+        kek_id=raw_id.decode("ascii"),
+        wrap_nonce=bytes(view[o : o + 12]),
+        wrapped_dek=bytes(view[o + 12 : o + 60]),
+        commitment=bytes(view[o + 60 : o + 92]),
+        payload_nonce=bytes(view[o + 92 : o + 104]),
+        payload_len=payload_len,
+        header_len=o + 108,
+    )
+
+
+def _unwrap(blob: bytes, header: Header, kek: Kek, ctx: bytes) -> bytes:
+    if kek.kek_id != header.kek_id:
+        raise IntegrityError()
+    try:
+        return AESGCM(kek.key).decrypt(
+            header.wrap_nonce, header.wrapped_dek, blob[: 7 + len(header.kek_id)] + ctx
+        )
+    except InvalidTag:
+        raise IntegrityError() from None
+
+
+def open_blob(
+    blob: bytes,
+    *,
+    context: Context,
+    resolve_kek: Callable[[str], Kek],
+    max_payload: int = DEFAULT_MAX_PAYLOAD,
+) -> bytes:
+    """Authenticate and decrypt. Every failure is the same ``IntegrityError``; no partial output.
+
+    ``resolve_kek(kek_id)`` returns the KEK named in the header (it may raise IntegrityError).
+    """
+    header = parse_header(blob, max_payload=check_max_payload(max_payload))
+    ctx = context.encode()
+    dek = _unwrap(blob, header, resolve_kek(header.kek_id), ctx)
+    content_key, commitment = _derive(dek)
+    if not hmac.compare_digest(commitment, header.commitment):
+        raise IntegrityError()
+    start = header.header_len
+    aad = _PREFIX + bytes(memoryview(blob)[start - 48 : start]) + ctx
+    try:
+        return AESGCM(content_key).decrypt(header.payload_nonce, memoryview(blob)[start:], aad)
+    except InvalidTag:
+        raise IntegrityError() from None
+
+
+def rewrap(
+    blob: bytes,
+    *,
+    context: Context,
+    resolve_kek: Callable[[str], Kek],
+    new_kek: Kek,
+    rng: Random = os.urandom,
+) -> bytes:
+    """Re-wrap the DEK under ``new_kek``; the payload bytes are carried over unchanged.
+
+    The commitment is verified first, so a blob that would not open is never re-wrapped.
+    """
+    header = parse_header(blob)
+    ctx = context.encode()
+    dek = _unwrap(blob, header, resolve_kek(header.kek_id), ctx)
+    if not hmac.compare_digest(_derive(dek)[1], header.commitment):
+        raise IntegrityError()
+    wrap_nonce = rng(NONCE_LEN)
+    kek_id = new_kek.kek_id.encode("ascii")
+    head = _PREFIX + bytes([len(kek_id)]) + kek_id
+    wrapped = AESGCM(new_kek.key).encrypt(wrap_nonce, dek, head + ctx)
+    return b"".join((head, wrap_nonce, wrapped, blob[header.header_len - 48 :]))

@@ -1,0 +1,50 @@
+"""Key sources: where the key-encryption key (KEK) for a (wallet, service) comes from.
+
+A key source is deliberately tiny: give the current KEK for sealing, and the KEK with a given
+id for opening. The KEK id is stored in every sealed blob's header, so rotation (a new KEK
+version) and misconfiguration (a different root secret) are detected rather than guessed.
+"""
+
+from __future__ import annotations
+
+import abc
+
+import attrs
+
+
+def _check_kek(instance: object, attribute: object, value: bytes) -> None:
+    if not isinstance(value, bytes) or len(value) != 32:
+        raise ValueError("a KEK is exactly 32 bytes")
+
+
+def _check_kek_id(instance: object, attribute: object, value: str) -> None:
+    raw = value.encode("ascii", "replace")
+    if not 1 <= len(raw) <= 64 or any(not 0x21 <= b <= 0x7E for b in raw):
+        raise ValueError("a KEK id is 1-64 printable ASCII characters without spaces")
+
+
+@attrs.frozen(repr=False)
+class Kek:
+    """A 256-bit key-encryption key and its stable id. ``repr`` never shows the key."""
+
+    kek_id: str = attrs.field(validator=_check_kek_id)
+    key: bytes = attrs.field(validator=_check_kek)
+
+    def __repr__(self) -> str:
+        return f"Kek(kek_id={self.kek_id!r}, key=<32 bytes>)"
+
+
+class KeySource(abc.ABC):
+    """Produces KEKs for (wallet, service). Wallets arrive canonical (lowercased)."""
+
+    @abc.abstractmethod
+    def current_kek(self, wallet: str, service: str) -> Kek:
+        """The KEK to seal new objects with."""
+
+    @abc.abstractmethod
+    def kek_for_id(self, wallet: str, service: str, kek_id: str) -> Kek:
+        """The KEK named ``kek_id`` (from a blob header).
+
+        Raise ``IntegrityError`` if this source cannot produce that id (another root secret,
+        an unknown version): from the caller's point of view the blob cannot be opened.
+        """
