@@ -126,6 +126,7 @@ class SecretNotDelivered(PortableCredsError):
 
     def __init__(self, message: str, *, cause: PortableCredsError, outbox_path: str) -> None:
         super().__init__(message, request_id=cause.request_id)
+        self.exit_code = cause.exit_code
         self.cause = cause
         self.outbox_path = outbox_path
 

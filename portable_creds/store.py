@@ -1,0 +1,294 @@
+"""``CredentialStore``: the public API, bound to one tenant (wallet).
+
+It validates names at the edge, seals before anything leaves the process, routes remote writes
+through the outbox so a failed write never loses a secret, and opens blobs only after the
+envelope's integrity checks pass. The ``ObjectStore`` below it moves opaque bytes and is what
+the cloud's IAM confines to the tenant's prefix.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+
+import attrs
+
+from . import envelope, names
+from .driver import ObjectStore
+from .errors import NotFound, PortableCredsError, SecretNotDelivered
+from .keys import Kek, KeySource
+from .outbox import Outbox
+
+#: Receives one structured event per operation. Never secret material.
+AuditHook = Callable[[Mapping[str, object]], None]
+
+
+@attrs.frozen(repr=False, eq=False)
+class Secret:
+    """Plaintext secret bytes. ``repr``/``str`` never show them; ``reveal()`` does."""
+
+    _value: bytes
+
+    def reveal(self) -> bytes:
+        return self._value
+
+    def reveal_text(self, encoding: str = "utf-8") -> str:
+        return self._value.decode(encoding)
+
+    def __len__(self) -> int:
+        return len(self._value)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Secret):
+            return NotImplemented
+        return hmac.compare_digest(self._value, other._value)
+
+    def __hash__(self) -> int:
+        return hash(Secret)  # deliberately uninformative
+
+    def __repr__(self) -> str:
+        return f"Secret(<{len(self._value)} bytes>)"
+
+    __str__ = __repr__
+
+
+class CredentialStore:
+    """Sealed credentials of one tenant in one backend."""
+
+    def __init__(
+        self,
+        objects: ObjectStore,
+        keys: KeySource,
+        wallet: str,
+        *,
+        prefix: str = names.DEFAULT_PREFIX,
+        max_payload: int = envelope.DEFAULT_MAX_PAYLOAD,
+        outbox: Outbox | None = None,
+        audit: AuditHook | None = None,
+    ) -> None:
+        self.objects = objects
+        self.keys = keys
+        self.wallet = names.validate_wallet(wallet)
+        self.prefix = names.validate_prefix(prefix)
+        self.max_payload = envelope.check_max_payload(max_payload)
+        self.outbox = outbox
+        self.audit = audit
+
+    def __repr__(self) -> str:
+        return f"CredentialStore(backend={self.objects.backend_id!r}, wallet={self.wallet!r})"
+
+    def __enter__(self) -> CredentialStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.objects.close()
+
+    # -- helpers -------------------------------------------------------------------------
+
+    def key_for(self, service: str) -> str:
+        return names.object_key(self.wallet, service, self.prefix)
+
+    def _context(self, service: str) -> envelope.Context:
+        return envelope.Context(self.wallet, service, self.key_for(service))
+
+    def _resolver(self, service: str) -> Callable[[str], Kek]:
+        return lambda kek_id: self.keys.kek_for_id(self.wallet, service, kek_id)
+
+    def _emit(
+        self, operation: str, service: str | None, outcome: str, error: Exception | None = None
+    ) -> None:
+        if self.audit is None:
+            return
+        event: dict[str, object] = {
+            "operation": operation,
+            "wallet": self.wallet,
+            "service": service,
+            "backend": self.objects.backend_id,
+            "outcome": outcome,
+        }
+        if isinstance(error, PortableCredsError):
+            event["error"] = type(error).__name__
+            event["request_id"] = error.request_id
+        self.audit(event)
+
+    def _audited(self, operation: str, service: str | None, fn: Callable[[], object]) -> object:
+        try:
+            result = fn()
+        except Exception as exc:
+            self._emit(operation, service, "error", exc)
+            raise
+        self._emit(operation, service, "ok")
+        return result
+
+    # -- operations ----------------------------------------------------------------------
+
+    def seal(self, service: str, secret: bytes | str) -> bytes:
+        """The sealed blob ``put`` would store (for callers that ship blobs themselves)."""
+        service = names.validate_service(service)
+        data = secret.encode() if isinstance(secret, str) else bytes(secret)
+        kek = self.keys.current_kek(self.wallet, service)
+        return envelope.seal(
+            data, kek=kek, context=self._context(service), max_payload=self.max_payload
+        )
+
+    def put(self, service: str, secret: bytes | str) -> None:
+        """Seal and store. On a remote failure the sealed blob stays in the outbox.
+
+        Raises ``SecretNotDelivered`` (carrying the typed cause) when the outbox holds it.
+        """
+
+        def run() -> None:
+            blob = self.seal(service, secret)
+            key = self.key_for(service)
+            backend = self.objects.backend_id
+            entry = None
+            if self.outbox is not None:
+                entry = self.outbox.add(
+                    backend_id=backend, wallet=self.wallet, service=service, key=key, blob=blob
+                )
+            try:
+                self.objects.put(key, blob)
+            except PortableCredsError as exc:
+                if entry is None:
+                    raise
+                raise SecretNotDelivered(
+                    f"could not store {service!r} ({exc}); the sealed secret is kept in the "
+                    f"outbox at {entry.path} - run 'portable-creds outbox flush' once the "
+                    "backend is reachable",
+                    cause=exc,
+                    outbox_path=str(entry.path),
+                ) from exc
+            if entry is not None and self.outbox is not None:
+                self.outbox.discard(backend_id=backend, key=key, up_to_seq=entry.seq)
+
+        self._audited("put", service, run)
+
+    def get(self, service: str) -> Secret:
+        def run() -> Secret:
+            svc = names.validate_service(service)
+            stored = self.objects.get(self.key_for(svc))
+            plaintext = envelope.open_blob(
+                stored.data,
+                context=self._context(svc),
+                resolve_kek=self._resolver(svc),
+                max_payload=self.max_payload,
+            )
+            return Secret(plaintext)
+
+        result = self._audited("get", service, run)
+        assert isinstance(result, Secret)
+        return result
+
+    def get_many(self, services: Iterable[str], *, max_workers: int = 16) -> dict[str, Secret]:
+        """Read several credentials concurrently (bounded thread pool); fails on the first error."""
+        wanted = list(dict.fromkeys(services))
+        if not wanted:
+            return {}
+        with ThreadPoolExecutor(max_workers=max(1, min(max_workers, len(wanted)))) as pool:
+            return dict(zip(wanted, pool.map(self.get, wanted), strict=True))
+
+    def list(self) -> list[str]:
+        """Names of the tenant's stored credentials, sorted."""
+
+        def run() -> list[str]:
+            base = names.credentials_prefix(self.wallet, self.prefix)
+            found = set()
+            for info in self.objects.list(base):
+                service = names.service_from_key(info.key, self.wallet, self.prefix)
+                if service is not None:
+                    found.add(service)
+            return sorted(found)
+
+        result = self._audited("list", None, run)
+        assert isinstance(result, list)
+        return result
+
+    def exists(self, service: str) -> bool:
+        try:
+            self.objects.head(self.key_for(service))
+        except NotFound:
+            return False
+        return True
+
+    def delete(self, service: str) -> None:
+        """Delete one credential; ``NotFound`` if it does not exist."""
+
+        def run() -> None:
+            key = self.key_for(service)
+            self.objects.head(key)
+            self.objects.delete(key)
+            if self.outbox is not None:
+                self.outbox.discard(backend_id=self.objects.backend_id, key=key)
+
+        self._audited("delete", service, run)
+
+    def teardown(self) -> int:
+        """Delete every credential of this tenant (nothing else). Returns how many."""
+
+        def run() -> int:
+            services = self.list()
+            for service in services:
+                key = self.key_for(service)
+                self.objects.delete(key)
+                if self.outbox is not None:
+                    self.outbox.discard(backend_id=self.objects.backend_id, key=key)
+            return len(services)
+
+        result = self._audited("teardown", None, run)
+        assert isinstance(result, int)
+        return result
+
+    def rewrap(self) -> int:
+        """Re-wrap every credential's DEK under the current KEK; payloads are not re-encrypted.
+
+        Returns how many blobs changed. Uses if-match where the backend supports it, so a
+        concurrent write is never overwritten with an older payload.
+        """
+
+        def run() -> int:
+            changed = 0
+            for service in self.list():
+                key = self.key_for(service)
+                stored = self.objects.get(key)
+                current = self.keys.current_kek(self.wallet, service)
+                if envelope.parse_header(stored.data).kek_id == current.kek_id:
+                    continue
+                blob = envelope.rewrap(
+                    stored.data,
+                    context=self._context(service),
+                    resolve_kek=self._resolver(service),
+                    new_kek=current,
+                )
+                if self.objects.capabilities.if_match:
+                    self.objects.put(key, blob, if_match=stored.etag)
+                else:
+                    self.objects.put(key, blob)
+                changed += 1
+            return changed
+
+        result = self._audited("rewrap", None, run)
+        assert isinstance(result, int)
+        return result
+
+    def flush(self) -> int:
+        """Deliver this tenant's pending outbox writes; returns how many were delivered.
+
+        Raises the first delivery error after trying every entry, so nothing is skipped.
+        """
+        if self.outbox is None:
+            return 0
+        outbox = self.outbox
+
+        def run() -> int:
+            result = outbox.flush(self.objects, wallet=self.wallet)
+            if result.failed:
+                raise result.failed[0][1]
+            return result.delivered
+
+        delivered = self._audited("flush", None, run)
+        assert isinstance(delivered, int)
+        return delivered
