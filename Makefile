@@ -35,7 +35,7 @@ lint: $(STAMP)
 	$(VENV)/bin/mypy $(PKGS)
 
 conformance: $(STAMP)
-	$(PY) bench/../conformance/run_all.py
+	$(PY) conformance/run_all.py
 
 bench: $(STAMP)
 	$(PY) bench/run_all.py
