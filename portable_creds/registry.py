@@ -1,0 +1,135 @@
+"""Finding drivers: backend URL scheme -> entry point in ``portable_creds.drivers`` -> Driver.
+
+Drivers are separate distributions (``portable-creds-aws``, ``portable-creds-tencent``) that
+declare an entry point; nothing here imports them until a URL actually needs one, so importing
+the core (or running ``portable-creds --help``) never pulls in a cloud SDK. A missing or broken
+driver becomes a ``ConfigurationError`` that says which package to install.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from importlib.metadata import EntryPoint, entry_points
+from typing import Any
+from urllib.parse import urlsplit
+
+from . import names
+from .driver import Driver, ObjectStore, StoreTarget, TokenSource
+from .errors import ConfigurationError
+
+GROUP = "portable_creds.drivers"
+
+#: The distribution that provides each well-known scheme, for "pip install ..." hints.
+PACKAGE_FOR_SCHEME: dict[str, str] = {
+    "local": "portable-creds",
+    "s3": "portable-creds-aws",
+    "aws": "portable-creds-aws",
+    "cos": "portable-creds-tencent",
+    "tencent": "portable-creds-tencent",
+}
+
+
+def available_drivers() -> dict[str, EntryPoint]:
+    """Installed drivers by name (= URL scheme), without importing any of them.
+
+    If two distributions declare the same name, the first one found on ``sys.path`` wins,
+    which is what ``import`` would do with two copies of a module.
+    """
+    found: dict[str, EntryPoint] = {}
+    for ep in entry_points(group=GROUP):
+        found.setdefault(ep.name, ep)
+    return dict(sorted(found.items()))
+
+
+def _install_hint(name: str) -> str:
+    package = PACKAGE_FOR_SCHEME.get(name)
+    if package is None:
+        return ""
+    return f"; install it with 'pip install {package}'"
+
+
+def load_driver_class(name: str) -> type[Driver]:
+    """Import and return the driver class registered as ``name``."""
+    key = name.lower() if isinstance(name, str) else name
+    drivers = available_drivers()
+    ep = drivers.get(key)
+    if ep is None:
+        installed = ", ".join(drivers) or "none"
+        hint = _install_hint(key)
+        if not hint:
+            hint = (
+                "; use one of the installed schemes, or install the package that provides "
+                f"{key!r} (it registers an entry point in {GROUP!r})"
+            )
+        raise ConfigurationError(
+            f"no storage driver for {key!r} is installed (installed: {installed}){hint}"
+        )
+    try:
+        loaded: Any = ep.load()
+    except ImportError as exc:
+        dist = ep.dist.name if ep.dist is not None else "its package"
+        raise ConfigurationError(
+            f"storage driver {key!r} (declared by {dist}) cannot be imported: "
+            f"{type(exc).__name__}: {exc}; reinstall it"
+            + (_install_hint(key) or f" ('pip install --force-reinstall {dist}')")
+        ) from exc
+    if not (isinstance(loaded, type) and issubclass(loaded, Driver)):
+        raise ConfigurationError(
+            f"entry point {ep.name} = {ep.value!r} in {GROUP!r} is not a "
+            "portable_creds.driver.Driver subclass; fix or uninstall the package declaring it"
+        )
+    return loaded
+
+
+def load_driver(name: str) -> Driver:
+    """An instance of the driver registered as ``name`` (``local``, ``s3``, ``cos``...)."""
+    return load_driver_class(name)()
+
+
+def scheme_of(url: str) -> str:
+    """The driver name a backend URL selects (its scheme, lowercased)."""
+    if not isinstance(url, str) or not url:
+        raise ConfigurationError(
+            "no backend URL given; use e.g. local:///path, s3://bucket or cos://bucket-appid"
+        )
+    scheme = urlsplit(url).scheme.lower()
+    if not scheme:
+        raise ConfigurationError(
+            f"backend URL {url!r} has no scheme; use e.g. local:///path, s3://bucket or "
+            "cos://bucket-appid"
+        )
+    return scheme
+
+
+def token_source(token: str | TokenSource | None) -> TokenSource | None:
+    """A fixed token string becomes a source that always returns it."""
+    if token is None or callable(token):
+        return token
+    if isinstance(token, str):
+        if not token:
+            raise ConfigurationError("the identity token is empty; pass a token or leave it out")
+        fixed = token
+
+        def fixed_token() -> str:
+            return fixed
+
+        return fixed_token
+    raise ConfigurationError("token must be a string or a callable returning the current token")
+
+
+def open_object_store(
+    url: str,
+    *,
+    wallet: str | None,
+    token: str | Callable[[], str] | None = None,
+    **options: Any,
+) -> ObjectStore:
+    """Open the object store a URL names, for ``wallet`` (``None``: administrative view)."""
+    driver = load_driver(scheme_of(url))
+    target = StoreTarget(
+        url=url,
+        wallet=None if wallet is None else names.validate_wallet(wallet),
+        token=token_source(token),
+        options=dict(options),
+    )
+    return driver.open_object_store(target)
