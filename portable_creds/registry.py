@@ -98,7 +98,11 @@ def scheme_of(url: str) -> str:
             f"backend URL {url!r} has no scheme; use e.g. local:///path, s3://bucket or "
             "cos://bucket-appid"
         )
-    return scheme
+    return _SCHEME_ALIASES.get(scheme, scheme)
+
+
+#: URL schemes served by a driver registered under another name.
+_SCHEME_ALIASES = {"https": "http"}
 
 
 def token_source(token: str | TokenSource | None) -> TokenSource | None:

@@ -1,0 +1,152 @@
+"""``portable-creds``: the command-line interface (a stable contract other tools script).
+
+stdout carries data only (a secret for ``get``, names for ``list``, JSON with ``--json``);
+everything for humans goes to stderr. Expected failures are one stderr line
+``portable-creds: error: <what failed>; <what to do>`` and a documented exit code; no traceback
+unless ``--debug``. Startup imports only argparse and the light command modules, so ``--help``
+is fast and never touches a cloud SDK.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+from collections.abc import Sequence
+from types import ModuleType
+
+from .commands import _common
+from .errors import EXIT_CODES, PortableCredsError
+
+#: Command modules under ``portable_creds.commands``, in help order. A module that is not
+#: (yet) present is skipped; see ``portable_creds/commands/__init__.py`` for the contract.
+COMMAND_MODULES: tuple[str, ...] = (
+    "credentials",
+    "outbox",
+    "migrate",
+    "run",
+    "config",
+    "doctor",
+    "audit",
+    "admin",
+    "conformance",
+    "demo",
+)
+
+DESCRIPTION = """\
+Client-side encrypted, tenant-isolated credential storage on S3, Tencent COS or a local
+directory. Secrets are sealed on this machine before they are stored.
+
+examples:
+  echo "$KEY" | portable-creds --wallet 0xabc... put openai
+  portable-creds --wallet 0xabc... get openai
+  portable-creds --wallet 0xabc... list --json
+  portable-creds demo
+"""
+
+
+def _load_modules() -> list[ModuleType]:
+    modules = []
+    for name in COMMAND_MODULES:
+        full = f"{__package__}.commands.{name}"
+        try:
+            modules.append(importlib.import_module(full))
+        except ModuleNotFoundError as exc:
+            if exc.name != full:  # the module exists but something it imports does not
+                raise
+    return modules
+
+
+def build_parser() -> argparse.ArgumentParser:
+    _common.reset_hooks()
+    modules = _load_modules()
+    for module in modules:
+        hook = getattr(module, "add_global_options", None)
+        if hook is not None:
+            _common.add_global_option_hook(hook)
+        layer = getattr(module, "settings_layer", None)
+        if layer is not None:
+            _common.add_settings_layer(layer)
+    parser = _common.Parser(
+        prog=_common.PROG,
+        description=DESCRIPTION,
+        epilog=_common.exit_code_epilog()
+        + "\n\nDocumentation: README.md and docs/ (format, conformance, aws, tencent).",
+        formatter_class=_common.formatter(),
+        parents=[_common.global_options()],
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    subparsers = parser.add_subparsers(title="commands", metavar="COMMAND", dest="command")
+    for module in modules:
+        module.register(subparsers)
+    return parser
+
+
+def _version() -> str:
+    from . import __version__
+
+    return __version__
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _debug(args: argparse.Namespace | None) -> bool:
+    return bool(args is not None and getattr(args, "debug", False)) or os.environ.get(
+        _common.ENV_DEBUG, ""
+    ) not in ("", "0")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args: argparse.Namespace | None = None
+    try:
+        args, extra = parser.parse_known_args(argv)
+        if extra:
+            if not getattr(args, "forward_unknown", False):
+                parser.error(f"unrecognized arguments: {' '.join(extra)}")
+            args.argv = extra + list(getattr(args, "argv", []))
+        func = getattr(args, "func", None)
+        if func is None:
+            parser.print_help(sys.stderr)
+            return EXIT_CODES["usage"]
+        code = func(args)
+        sys.stdout.flush()
+        return int(code)
+    except PortableCredsError as exc:
+        print(f"{_common.PROG}: error: {_one_line(str(exc))}", file=sys.stderr)
+        if _debug(args):
+            import traceback
+
+            traceback.print_exc()
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print(f"{_common.PROG}: error: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        # The reader went away (``list | head``): not an error worth a message.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_CODES["error"]
+    except Exception as exc:
+        # Deliberately only the type (and OSError's file/reason): an unexpected exception's
+        # text could carry anything, and stderr must never carry secret material.
+        what = type(exc).__name__
+        if isinstance(exc, OSError) and exc.strerror:
+            what += f" ({exc.strerror}{': ' + str(exc.filename) if exc.filename else ''})"
+        print(
+            f"{_common.PROG}: error: unexpected {what}; rerun with --debug for a traceback "
+            "and report it if it persists",
+            file=sys.stderr,
+        )
+        if _debug(args):
+            import traceback
+
+            traceback.print_exc()
+        return EXIT_CODES["error"]
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,371 @@
+"""What every CLI command shares: global options, settings resolution, opening a store, output.
+
+Kept to the standard library at import time: ``portable-creds --help`` imports this module and
+every command module, so anything heavy (cryptography, the store, drivers) is imported inside
+the functions that need it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn
+
+from ..errors import EXIT_CODES, ConfigurationError, PortableCredsError
+
+if TYPE_CHECKING:
+    from ..keys import KeySource
+    from ..store import CredentialStore
+
+PROG = "portable-creds"
+
+#: Upstream agentKeys' legacy backend default (the CLI's ``--backend http://localhost:8090``).
+LEGACY_HTTP_DEFAULT = "http://localhost:8090"
+
+ENV_BACKEND = "PORTABLE_CREDS_BACKEND"
+ENV_WALLET = "PORTABLE_CREDS_WALLET"
+ENV_HOME = "PORTABLE_CREDS_HOME"
+ENV_SECRET_FILE = "PORTABLE_CREDS_SECRET_FILE"
+ENV_PREFIX = "PORTABLE_CREDS_PREFIX"
+ENV_KEK_VERSION = "PORTABLE_CREDS_KEK_VERSION"
+ENV_DEBUG = "PORTABLE_CREDS_DEBUG"
+ENV_AGENTKEYS_BACKEND = "AGENTKEYS_CREDENTIAL_BACKEND"
+ENV_AGENTKEYS_BUCKET = "AGENTKEYS_BUCKET"
+ENV_AGENTKEYS_ROLE = "AGENTKEYS_DATA_ROLE_ARN"
+
+#: Human descriptions of ``errors.EXIT_CODES``, in the order the help epilog and README list them.
+EXIT_CODE_MEANINGS: tuple[tuple[str, str], ...] = (
+    ("ok", "success"),
+    ("error", "unexpected internal error (rerun with --debug for a traceback)"),
+    ("usage", "bad command line, or a confirmation was refused"),
+    ("not-found", "no such credential"),
+    ("access-denied", "the backend refused access (another tenant's data, IAM policy)"),
+    ("integrity", "a stored blob failed its integrity check (tampered, moved, wrong key)"),
+    ("configuration", "missing or inconsistent configuration, driver not installed"),
+    ("remote-unavailable", "backend unreachable or kept failing; a failed put stays in the outbox"),
+    ("invalid-input", "bad wallet or service name, empty or oversize secret"),
+    ("credentials", "temporary credentials or identity token expired or refused"),
+    ("precondition-failed", "a conditional write lost a race"),
+    ("key-source", "the key source could not produce a key-encryption key"),
+)
+
+
+def exit_code_epilog() -> str:
+    lines = ["exit codes:"]
+    for name, meaning in EXIT_CODE_MEANINGS:
+        lines.append(f"  {EXIT_CODES[name]:>3}  {name:<20} {meaning}")
+    return "\n".join(lines)
+
+
+class CliError(PortableCredsError):
+    """A failure detected by the CLI itself, with the exit code of the matching library error."""
+
+    def __init__(self, message: str, *, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+# -- global options ----------------------------------------------------------------------
+
+#: Extra global options contributed by command modules (``add_global_options`` hooks).
+_global_option_hooks: list[Callable[[argparse.ArgumentParser], None]] = []
+#: Settings layers contributed by command modules (``settings_layer`` hooks), e.g. profiles.
+_settings_layers: list[Callable[[argparse.Namespace], Mapping[str, str]]] = []
+_parent: argparse.ArgumentParser | None = None
+
+
+def reset_hooks() -> None:
+    global _parent
+    _global_option_hooks.clear()
+    _settings_layers.clear()
+    _parent = None
+
+
+def add_global_option_hook(hook: Callable[[argparse.ArgumentParser], None]) -> None:
+    global _parent
+    _global_option_hooks.append(hook)
+    _parent = None
+
+
+def add_settings_layer(layer: Callable[[argparse.Namespace], Mapping[str, str]]) -> None:
+    _settings_layers.append(layer)
+
+
+def global_options() -> argparse.ArgumentParser:
+    """The parent parser holding options accepted before *and* after the command name.
+
+    Every default is SUPPRESS so a value given before the command is not overwritten by the
+    subparser's default; read them with ``getattr(args, name, None)``.
+    """
+    global _parent
+    if _parent is not None:
+        return _parent
+    p = Parser(add_help=False, argument_default=argparse.SUPPRESS)
+    g = p.add_argument_group("global options (also accepted after the command)")
+    g.add_argument("--backend", metavar="URL",
+                   help=f"storage backend: local:///DIR, s3://BUCKET, cos://BUCKET, http://HOST "
+                        f"or a name (local, s3, http) [env {ENV_BACKEND}; default local]")
+    g.add_argument("--wallet", metavar="0x..", help=f"tenant wallet address [env {ENV_WALLET}]")
+    g.add_argument("--home", metavar="DIR",
+                   help=f"state directory: root secret, outbox, local store [env {ENV_HOME}]")
+    g.add_argument("--secret-file", metavar="F",
+                   help=f"root secret file (32 bytes or 64 hex) [env {ENV_SECRET_FILE}]")
+    g.add_argument("--prefix", metavar="P", help=f"storage prefix [env {ENV_PREFIX}; default bots]")
+    g.add_argument("--kek-version", metavar="N", type=int,
+                   help=f"KEK version to seal with (rotation) [env {ENV_KEK_VERSION}; default 1]")
+    g.add_argument("--json", action="store_true", help="machine-readable output")
+    g.add_argument("--debug", action="store_true",
+                   help=f"tracebacks for unexpected errors [env {ENV_DEBUG}=1]")
+    for hook in _global_option_hooks:
+        hook(p)
+    _parent = p
+    return p
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with the CLI's one-line error format (usage errors exit 2)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(
+            EXIT_CODES["usage"],
+            f"{PROG}: error: {message}; see '{self.prog} --help'\n",
+        )
+
+
+class _Formatter(argparse.RawDescriptionHelpFormatter):
+    def __init__(self, prog: str) -> None:
+        super().__init__(prog, max_help_position=30)
+
+    def _format_action(self, action: argparse.Action) -> str:
+        # List the commands themselves, without argparse's "COMMAND" header row above them.
+        if isinstance(action, argparse._SubParsersAction):
+            return "".join(super(_Formatter, self)._format_action(sub)
+                           for sub in action._get_subactions())
+        return super()._format_action(action)
+
+
+def formatter() -> type[argparse.HelpFormatter]:
+    return _Formatter
+
+
+def add_command(
+    subparsers: Any,
+    name: str,
+    *,
+    help: str,
+    description: str | None = None,
+    epilog: str | None = None,
+    aliases: tuple[str, ...] = (),
+) -> argparse.ArgumentParser:
+    """Add a command that accepts the global options too (``put x --wallet ...``)."""
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        name,
+        help=help,
+        description=description or help,
+        epilog=epilog,
+        parents=[global_options()],
+        formatter_class=_Formatter,
+        aliases=list(aliases),
+    )
+    return parser
+
+
+def flag(args: argparse.Namespace, name: str) -> bool:
+    return bool(getattr(args, name, False))
+
+
+# -- settings --------------------------------------------------------------------------
+
+
+class Settings(NamedTuple):
+    """Where the CLI stores and with whose identity, after flags > env > layers > defaults."""
+
+    backend: str
+    backend_source: str
+    wallet: str | None
+    home: Path | None
+    secret_file: Path | None
+    prefix: str
+    kek_version: int | None
+
+
+def backend_from_name(value: str, env: Mapping[str, str], origin: str) -> str:
+    """A backend URL from a URL or a short name (``local``, ``s3``, ``http``, ``cos``).
+
+    Short names follow upstream agentKeys: ``s3`` takes its bucket from ``AGENTKEYS_BUCKET``
+    (and the data role from ``AGENTKEYS_DATA_ROLE_ARN``), ``http`` is the legacy backend at
+    upstream's default address.
+    """
+    value = value.strip()
+    if "://" in value:
+        return value
+    name = value.lower()
+    if name == "local":
+        return "local://"
+    if name in ("s3", "aws", "cos", "tencent"):
+        bucket = env.get(ENV_AGENTKEYS_BUCKET, "").strip()
+        if not bucket:
+            scheme = "s3" if name in ("s3", "aws") else "cos"
+            raise ConfigurationError(
+                f"{origin}={value} needs a bucket; set {ENV_AGENTKEYS_BUCKET} or use "
+                f"--backend {scheme}://BUCKET"
+            )
+        if name in ("s3", "aws"):
+            from urllib.parse import quote
+
+            role = env.get(ENV_AGENTKEYS_ROLE, "").strip()
+            return f"s3://{bucket}" + (f"?role_arn={quote(role, safe=':/')}" if role else "")
+        return f"cos://{bucket}"
+    if name == "http":
+        return LEGACY_HTTP_DEFAULT
+    raise ConfigurationError(
+        f"unknown backend {value!r} in {origin}; use local, s3, http or a URL such as "
+        "local:///DIR, s3://BUCKET, cos://BUCKET, http://HOST:PORT"
+    )
+
+
+def _first(*candidates: tuple[str | None, str]) -> tuple[str | None, str]:
+    for value, source in candidates:
+        if value not in (None, ""):
+            return value, source
+    return None, "default"
+
+
+def resolve_settings(args: argparse.Namespace, env: Mapping[str, str] | None = None) -> Settings:
+    """Precedence: command-line flag > PORTABLE_CREDS_* > AGENTKEYS_* > layers > defaults."""
+    env = os.environ if env is None else env
+    layer: dict[str, str] = {}
+    for fn in reversed(_settings_layers):  # earlier-registered layers win
+        layer.update({k: v for k, v in fn(args).items() if v})
+
+    raw_backend, source = _first(
+        (getattr(args, "backend", None), "--backend"),
+        (env.get(ENV_BACKEND), ENV_BACKEND),
+        (env.get(ENV_AGENTKEYS_BACKEND), ENV_AGENTKEYS_BACKEND),
+        (layer.get("backend"), "profile"),
+    )
+    backend = backend_from_name(raw_backend, env, source) if raw_backend else "local://"
+
+    wallet, _ = _first(
+        (getattr(args, "wallet", None), "--wallet"),
+        (env.get(ENV_WALLET), ENV_WALLET),
+        (layer.get("wallet"), "profile"),
+    )
+    home, _ = _first(
+        (getattr(args, "home", None), "--home"),
+        (env.get(ENV_HOME), ENV_HOME),
+        (layer.get("home"), "profile"),
+    )
+    secret_file, _ = _first(
+        (getattr(args, "secret_file", None), "--secret-file"),
+        (env.get(ENV_SECRET_FILE), ENV_SECRET_FILE),
+        (layer.get("secret_file"), "profile"),
+    )
+    prefix, _ = _first(
+        (getattr(args, "prefix", None), "--prefix"),
+        (env.get(ENV_PREFIX), ENV_PREFIX),
+        (layer.get("prefix"), "profile"),
+    )
+    kek_raw: Any = getattr(args, "kek_version", None)
+    kek_src = "--kek-version"
+    if kek_raw is None:
+        kek_raw, kek_src = _first(
+            (env.get(ENV_KEK_VERSION), ENV_KEK_VERSION), (layer.get("kek_version"), "profile")
+        )
+    kek_version: int | None = None
+    if kek_raw is not None:
+        try:
+            kek_version = int(kek_raw)
+        except ValueError:
+            raise ConfigurationError(
+                f"{kek_src}={kek_raw!r} is not a number; use a KEK version such as 1 or 2"
+            ) from None
+        if kek_version < 1:
+            raise ConfigurationError(f"{kek_src}={kek_version} must be 1 or more")
+    return Settings(
+        backend=backend,
+        backend_source=source,
+        wallet=wallet,
+        home=Path(home).expanduser() if home else None,
+        secret_file=Path(secret_file).expanduser() if secret_file else None,
+        prefix=prefix or "bots",
+        kek_version=kek_version,
+    )
+
+
+def require_wallet(settings: Settings) -> str:
+    if not settings.wallet:
+        raise ConfigurationError(
+            f"no wallet given; pass --wallet 0x<40 hex> or set {ENV_WALLET}"
+        )
+    return settings.wallet
+
+
+def notice(message: str) -> None:
+    """One line for the human on stderr (never on stdout, which carries data)."""
+    print(f"{PROG}: {message}", file=sys.stderr, flush=True)
+
+
+def open_store(
+    args: argparse.Namespace, *, wallet: str | None = None, settings: Settings | None = None
+) -> CredentialStore:
+    """The ``CredentialStore`` the global options and environment describe."""
+    from ..opener import open_store as _open
+
+    settings = settings or resolve_settings(args)
+    return _open(
+        settings.backend,
+        wallet=wallet or require_wallet(settings),
+        keys=key_source(settings),
+        home=settings.home,
+        prefix=settings.prefix,
+        on_notice=notice,
+    )
+
+
+def key_source(settings: Settings) -> KeySource | None:
+    """The key source for an explicit root secret file or KEK version; ``None`` = default.
+
+    With neither, the opener's default applies (``<home>/root.key``, created 0600 on first
+    use for the local backend only). An explicit secret file must already exist: creating one
+    on a mistyped path would seal new secrets under a key nobody backs up.
+    """
+    if settings.secret_file is None and settings.kek_version is None:
+        return None
+    from .. import paths
+    from ..opener import default_key_source
+    from ..secret_key import SecretKeySource
+
+    version = settings.kek_version or 1
+    path = settings.secret_file
+    if path is None:
+        # Same creation rules and notice as the default, then reload at the asked version.
+        default_key_source(settings.home, create=is_local(settings.backend), on_notice=notice)
+        path = paths.root_key_path(settings.home)
+    elif not os.path.lexists(path):
+        raise ConfigurationError(
+            f"root secret file {path} does not exist; create one with "
+            f"'(umask 077; head -c 32 /dev/urandom > {path})', or unset --secret-file/"
+            f"{ENV_SECRET_FILE} to use the default"
+        )
+    return SecretKeySource.from_file(path, version)
+
+
+def is_local(url: str) -> bool:
+    return url.split(":", 1)[0].lower() == "local"
+
+
+# -- output ------------------------------------------------------------------------------
+
+
+def print_json(value: object) -> None:
+    sys.stdout.write(json.dumps(value, indent=None, sort_keys=True) + "\n")
+    sys.stdout.flush()
+
+
+def fail(message: str, *, code: str) -> NoReturn:
+    raise CliError(message, exit_code=EXIT_CODES[code])
