@@ -3,9 +3,10 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
-PYPROJECTS := pyproject.toml drivers/aws/pyproject.toml drivers/tencent/pyproject.toml conformance/pyproject.toml
+PYPROJECTS := pyproject.toml drivers/aws/pyproject.toml drivers/tencent/pyproject.toml conformance/pyproject.toml \
+              examples/sqlite-driver/pyproject.toml
 PKGS   := portable_creds drivers/aws/portable_creds_aws drivers/tencent/portable_creds_tencent \
-          conformance/portable_creds_conformance
+          conformance/portable_creds_conformance examples/sqlite-driver/portable_creds_sqlite
 
 .PHONY: all venv demo test unit lint conformance bench fuzz stress rgw-deps clean
 
@@ -14,7 +15,8 @@ all: lint test
 $(STAMP): $(PYPROJECTS)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev]' -e 'drivers/aws[dev]' -e drivers/tencent -e conformance
+	$(PY) -m pip install -q -e '.[dev]' -e 'drivers/aws[dev]' -e drivers/tencent -e conformance \
+	    -e examples/sqlite-driver
 	touch $(STAMP)
 
 venv: $(STAMP)

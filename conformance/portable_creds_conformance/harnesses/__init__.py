@@ -1,0 +1,1 @@
+"""Harnesses for the drivers that ship with portable-creds itself."""
