@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import abc
 import datetime as dt
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, ClassVar, Literal
 from urllib.parse import parse_qsl, urlsplit
 
@@ -147,6 +147,28 @@ class ObjectStore(abc.ABC):
     @abc.abstractmethod
     def list(self, prefix: str) -> Iterator[ObjectInfo]:
         """Every object under ``prefix``, in key order, pagination hidden from the caller."""
+
+    def scoped(self, keys: Sequence[str], *, read_only: bool) -> ObjectStore:
+        """A store whose *credentials* allow only ``keys`` (and only reads if ``read_only``).
+
+        Drivers declaring ``scoped_credentials == "cloud"`` override this to ask the identity
+        service for narrowed temporary credentials (a session policy), so a holder of those
+        credentials cannot exceed the scope even with a bare SDK. Listing is never in scope.
+        """
+        raise ConfigurationError(
+            f"backend {self.backend_id} cannot narrow its credentials in the cloud "
+            f"(scoped_credentials={self.capabilities.scoped_credentials!r}); pass "
+            "enforcement='client' to accept a limit enforced by this client only"
+        )
+
+    def exported_credentials(self) -> dict[str, str]:
+        """The store's current credentials as the cloud's usual environment variables.
+
+        For handing a (scoped) identity to another process, e.g. ``creds export``.
+        """
+        raise ConfigurationError(
+            f"backend {self.backend_id} has no credentials that can be exported"
+        )
 
     def close(self) -> None:  # noqa: B027 - optional hook with a sensible default
         """Release connections. Optional."""

@@ -219,7 +219,7 @@ class LocalObjectStore(ObjectStore):
         if_match=True,
         federation=False,
         server_side_isolation=True,
-        scoped_credentials="none",
+        scoped_credentials="client",
     )
 
     def __init__(self, root: paths.PathArg, *, wallet: str | None = None) -> None:

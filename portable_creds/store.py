@@ -9,16 +9,18 @@ the cloud's IAM confines to the tenant's prefix.
 from __future__ import annotations
 
 import hmac
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from typing import Literal
 
 import attrs
 
 from . import envelope, names
 from .driver import ObjectStore
-from .errors import NotFound, PortableCredsError, SecretNotDelivered
+from .errors import ConfigurationError, NotFound, PortableCredsError, SecretNotDelivered
 from .keys import Kek, KeySource
 from .outbox import Outbox
+from .scoped import ClientScopedStore, Scope
 
 #: Receives one structured event per operation. Never secret material.
 AuditHook = Callable[[Mapping[str, object]], None]
@@ -66,6 +68,7 @@ class CredentialStore:
         max_payload: int = envelope.DEFAULT_MAX_PAYLOAD,
         outbox: Outbox | None = None,
         audit: AuditHook | None = None,
+        scope: Scope | None = None,
     ) -> None:
         self.objects = objects
         self.keys = keys
@@ -74,6 +77,7 @@ class CredentialStore:
         self.max_payload = envelope.check_max_payload(max_payload)
         self.outbox = outbox
         self.audit = audit
+        self.scope = scope
 
     def __repr__(self) -> str:
         return f"CredentialStore(backend={self.objects.backend_id!r}, wallet={self.wallet!r})"
@@ -195,6 +199,8 @@ class CredentialStore:
         """Names of the tenant's stored credentials, sorted."""
 
         def run() -> list[str]:
+            if self.scope is not None:  # scoped credentials cannot list: probe the scope
+                return sorted(s for s in self.scope.services if self.exists(s))
             base = names.credentials_prefix(self.wallet, self.prefix)
             found = set()
             for info in self.objects.list(base):
@@ -292,3 +298,40 @@ class CredentialStore:
         delivered = self._audited("flush", None, run)
         assert isinstance(delivered, int)
         return delivered
+
+    def scoped(
+        self,
+        services: Sequence[str],
+        *,
+        read_only: bool = True,
+        enforcement: Literal["cloud", "client"] = "cloud",
+    ) -> CredentialStore:
+        """A store limited to ``services`` (reads only, by default).
+
+        ``enforcement="cloud"`` asks the identity service for credentials that only allow those
+        objects, so the limit holds even for a bare SDK holding them; backends that cannot do
+        that raise ``ConfigurationError``. ``enforcement="client"`` is an explicit opt-in to a
+        limit enforced by this process only.
+        """
+        wanted = tuple(dict.fromkeys(names.validate_service(s) for s in services))
+        if not wanted:
+            raise ConfigurationError("a scoped store needs at least one service")
+        keys = [self.key_for(s) for s in wanted]
+        if enforcement == "cloud":
+            objects = self.objects.scoped(keys, read_only=read_only)
+        elif enforcement == "client":
+            objects = ClientScopedStore(self.objects, keys, read_only=read_only)
+        else:
+            raise ConfigurationError(
+                f"unknown enforcement {enforcement!r}: use 'cloud' or 'client'"
+            )
+        return CredentialStore(
+            objects,
+            self.keys,
+            self.wallet,
+            prefix=self.prefix,
+            max_payload=self.max_payload,
+            outbox=None if read_only else self.outbox,
+            audit=self.audit,
+            scope=Scope(wanted, read_only, enforcement),
+        )

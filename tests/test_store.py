@@ -297,3 +297,40 @@ def test_audit_events_carry_no_secret(mem: MemoryStore, keys: RotatingKeys) -> N
     ]
     assert events[2]["error"] == "NotFound"
     assert "topsecret" not in repr(events)
+
+
+def test_scoped_cloud_enforcement_refused_where_backend_cannot(
+    mem: MemoryStore, keys: RotatingKeys
+) -> None:
+    from portable_creds.errors import ConfigurationError
+
+    store = make(mem, keys)
+    with pytest.raises(ConfigurationError, match="enforcement='client'"):
+        store.scoped(["svc"])
+
+
+def test_scoped_client_enforcement_limits_services_and_writes(
+    mem: MemoryStore, keys: RotatingKeys
+) -> None:
+    from portable_creds.errors import AccessDenied
+
+    store = make(mem, keys)
+    store.put("allowed", b"a")
+    store.put("other", b"o")
+    scoped = store.scoped(["allowed", "missing"], read_only=True, enforcement="client")
+    assert scoped.get("allowed").reveal() == b"a"
+    assert scoped.list() == ["allowed"]
+    with pytest.raises(AccessDenied):
+        scoped.get("other")
+    with pytest.raises(AccessDenied):
+        scoped.put("allowed", b"x")
+    with pytest.raises(AccessDenied):
+        scoped.delete("allowed")
+    with pytest.raises(AccessDenied):
+        list(scoped.objects.list(f"bots/{store.wallet}/credentials/"))
+    writable = store.scoped(["allowed"], read_only=False, enforcement="client")
+    writable.put("allowed", b"new")
+    assert store.get("allowed").reveal() == b"new"
+    with pytest.raises(AccessDenied):
+        writable.put("other", b"x")
+    assert store.get("other").reveal() == b"o"
