@@ -555,15 +555,3 @@ def test_root_that_is_a_file_is_a_configuration_error(tmp_path: Path) -> None:
     (tmp_path / "file").write_bytes(b"")
     with pytest.raises(ConfigurationError):
         LocalObjectStore(tmp_path / "file" / "objects")
-
-
-@pytest.mark.skipif(os.geteuid() == 0, reason="root ignores directory permissions")
-def test_unwritable_root_is_a_configuration_error(admin: LocalObjectStore, root: Path) -> None:
-    admin.put("d/k", b"v")
-    os.chmod(root / "d", 0o500)
-    try:
-        with pytest.raises(ConfigurationError):
-            admin.put("d/k", b"new")
-        assert admin.get("d/k").data == b"v"
-    finally:
-        os.chmod(root / "d", 0o700)
