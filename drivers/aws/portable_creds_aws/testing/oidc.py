@@ -192,7 +192,7 @@ class OidcIssuer:
 
 def _handler_for(issuer: OidcIssuer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib name
+        def log_message(self, format: str, *args: Any) -> None:
             """Silence the per-request log."""
 
         def _send(self, status: int, body: Mapping[str, Any]) -> None:

@@ -195,6 +195,11 @@ class RgwCluster:
         return self._run(["radosgw-admin", "-n", "client.admin", *args])
 
     @property
+    def pids(self) -> dict[str, int]:
+        """Process ids of the running daemons (mon.a, osd.0, client.rgw)."""
+        return {name: proc.pid for name, proc in self._procs.items() if proc.poll() is None}
+
+    @property
     def log_dir(self) -> Path | None:
         return None if self._base is None else self._base / "log"
 
@@ -228,7 +233,7 @@ class RgwCluster:
                 stdin=subprocess.DEVNULL,
                 stdout=err,
                 stderr=err,
-                preexec_fn=_die_with_parent(),  # noqa: PLW1509 - only sets PDEATHSIG
+                preexec_fn=_die_with_parent(),
             )
 
     def _wait(self, what: str, ready: Callable[[], bool], deadline: float) -> None:
@@ -274,11 +279,40 @@ class RgwCluster:
             )
         )
         keyring = str(base / "keyring")
-        self._run(["ceph-authtool", "--create-keyring", keyring, "--gen-key", "-n", "mon.",
-                   "--cap", "mon", "allow *"])
-        self._run(["ceph-authtool", keyring, "--gen-key", "-n", "client.admin",
-                   "--cap", "mon", "allow *", "--cap", "osd", "allow *",
-                   "--cap", "mds", "allow *", "--cap", "mgr", "allow *"])
+        self._run(
+            [
+                "ceph-authtool",
+                "--create-keyring",
+                keyring,
+                "--gen-key",
+                "-n",
+                "mon.",
+                "--cap",
+                "mon",
+                "allow *",
+            ]
+        )
+        self._run(
+            [
+                "ceph-authtool",
+                keyring,
+                "--gen-key",
+                "-n",
+                "client.admin",
+                "--cap",
+                "mon",
+                "allow *",
+                "--cap",
+                "osd",
+                "allow *",
+                "--cap",
+                "mds",
+                "allow *",
+                "--cap",
+                "mgr",
+                "allow *",
+            ]
+        )
         monmap = str(base / "monmap")
         self._run(["monmaptool", "--create", "--fsid", fsid, "--addv", "a", mon_addr, monmap])
         self._run(["ceph-mon", "--mkfs", "-i", "a", "--monmap", monmap, "--keyring", keyring])
@@ -292,8 +326,17 @@ class RgwCluster:
         osd_id = self._run(["ceph", "osd", "new", osd_uuid, "-i", str(new_json)]).strip()
         if osd_id != "0":
             raise RemoteUnavailable(f"unexpected OSD id {osd_id!r}; logs in {self.log_dir}")
-        self._run(["ceph-authtool", "--create-keyring", str(base / "osd/osd.0/keyring"),
-                   "--name", "osd.0", "--add-key", osd_key])
+        self._run(
+            [
+                "ceph-authtool",
+                "--create-keyring",
+                str(base / "osd/osd.0/keyring"),
+                "--name",
+                "osd.0",
+                "--add-key",
+                osd_key,
+            ]
+        )
         self._run(["ceph-osd", "-i", "0", "--mkfs", "--osd-uuid", osd_uuid], timeout=60)
         self._spawn("osd.0", ["ceph-osd", "-f", "-i", "0"])
 
@@ -303,15 +346,32 @@ class RgwCluster:
 
         self._wait("the OSD", osd_up, deadline)
 
-        self._run(["ceph", "auth", "get-or-create", "client.rgw", "mon", "allow rw",
-                   "osd", "allow rwx", "-o", str(base / "rgw/keyring")])
+        self._run(
+            [
+                "ceph",
+                "auth",
+                "get-or-create",
+                "client.rgw",
+                "mon",
+                "allow rw",
+                "osd",
+                "allow rwx",
+                "-o",
+                str(base / "rgw/keyring"),
+            ]
+        )
         self._spawn("client.rgw", ["radosgw", "-f", "-n", "client.rgw"])
         url = f"http://127.0.0.1:{rgw_port}"
         self._wait("radosgw", lambda: _http_answers(url), deadline)
 
-        self.radosgw_admin("user", "create", f"--uid={admin_user}",
-                           "--display-name=portable-creds test admin",
-                           f"--access-key={admin_ak}", f"--secret={admin_sk}")
+        self.radosgw_admin(
+            "user",
+            "create",
+            f"--uid={admin_user}",
+            "--display-name=portable-creds test admin",
+            f"--access-key={admin_ak}",
+            f"--secret={admin_sk}",
+        )
         self.radosgw_admin("caps", "add", f"--uid={admin_user}", f"--caps={ADMIN_CAPS}")
         return RgwEndpoint(
             url=url,
@@ -418,10 +478,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     del argv
     cluster = RgwCluster()
     endpoint = cluster.start()
+    env_file = endpoint.state_dir / "env.sh"
+    fd = os.open(env_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(
+            f"export RGW_ENDPOINT={endpoint.url}\n"
+            f"export AWS_ACCESS_KEY_ID={endpoint.admin_access_key}\n"
+            f"export AWS_SECRET_ACCESS_KEY={endpoint.admin_secret_key}\n"
+            f"export CEPH_CONF={endpoint.state_dir / 'ceph.conf'}\n"
+        )
     print(f"RGW_ENDPOINT={endpoint.url}")
-    print(f"RGW_ADMIN_ACCESS_KEY={endpoint.admin_access_key}")
-    print(f"RGW_STATE_DIR={endpoint.state_dir}")
-    print("admin secret key: see radosgw-admin user info --uid admin; Ctrl-C stops", flush=True)
+    print(f"admin credentials: source {env_file} (mode 0600); Ctrl-C stops and wipes", flush=True)
     try:
         while True:
             time.sleep(3600)

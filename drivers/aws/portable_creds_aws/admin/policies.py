@@ -1,0 +1,315 @@
+"""Every document the provisioner deploys, rendered as plain data from one ``Deployment``.
+
+Rendering is pure (no network), so ``render`` can print exactly what ``apply`` would write and
+``verify`` can diff the live state against it. Two isolation strategies:
+
+* ``tag-variable`` (AWS only): one static role policy whose resources use
+  ``${aws:PrincipalTag/agentkeys_user_wallet}``; AWS substitutes the session tag from the token.
+* ``per-tenant`` (AWS and Ceph RGW, which has no policy variables): one inline role policy per
+  onboarded wallet, with the wallet written literally and guarded by a PrincipalTag condition.
+
+Either way the role itself carries no broad S3 grant: IAM allows are a union, so one broad
+statement would defeat the isolation.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Literal
+
+import attrs
+
+from portable_creds.errors import ConfigurationError
+from portable_creds.names import validate_prefix, validate_wallet
+
+Flavor = Literal["aws", "rgw"]
+Strategy = Literal["tag-variable", "per-tenant"]
+
+TAG_KEY = "agentkeys_user_wallet"
+TENANT_POLICY_PREFIX = "agentkeys-tenant-"
+ISOLATION_POLICY = "agentkeys-tenant-isolation"
+OFFBOARDED_POLICY = "agentkeys-offboarded"
+LIFECYCLE_RULE_ID = "portable-creds-credentials-expiry"
+VERSION = "2012-10-17"
+
+
+def compact(doc: Any) -> str:
+    """Policy JSON as sent to IAM: compact (RGW does not decode ``+`` in IAM form bodies)."""
+    return json.dumps(doc, separators=(",", ":"), sort_keys=True)
+
+
+def _positive(instance: object, attribute: attrs.Attribute[Any], value: int | None) -> None:
+    if value is not None and value < 1:
+        raise ConfigurationError(f"{attribute.name} must be at least 1")
+
+
+@attrs.frozen
+class Deployment:
+    """What to deploy. Everything else (ARNs, condition keys) is derived from it."""
+
+    bucket: str
+    issuer: str
+    """The token's exact ``iss`` (e.g. ``https://broker.example.com``)."""
+    flavor: Flavor = "aws"
+    strategy: Strategy = "tag-variable"
+    audience: str = "sts.amazonaws.com"
+    account_id: str = ""
+    """AWS account id; empty on RGW (its ARNs have no account)."""
+    role_name: str = "agentkeys-data-role"
+    admin_principal: str | None = None
+    """ARN granted read access to every tenant's objects (RGW: ``arn:aws:iam:::user/admin``)."""
+    thumbprints: tuple[str, ...] = ()
+    prefix: str = "bots"
+    lifecycle_days: int | None = attrs.field(default=None, validator=_positive)
+    versioning: bool = False
+    max_session_duration: int = 3600
+
+    def __attrs_post_init__(self) -> None:
+        validate_prefix(self.prefix)
+        if self.flavor not in ("aws", "rgw"):
+            raise ConfigurationError("flavor must be aws or rgw")
+        if self.strategy not in ("tag-variable", "per-tenant"):
+            raise ConfigurationError("strategy must be tag-variable or per-tenant")
+        if self.flavor == "rgw" and self.strategy == "tag-variable":
+            raise ConfigurationError(
+                "Ceph RGW has no IAM policy variables (a ${...} resource is rejected, a ${...} "
+                "condition value fails open); use --strategy per-tenant"
+            )
+        if self.flavor == "aws" and not self.account_id.isdigit():
+            raise ConfigurationError("flavor aws needs --account-id (12 digits)")
+        if not self.issuer.startswith(("https://", "http://")):
+            raise ConfigurationError("issuer must be the token's exact iss URL (https://...)")
+
+    # ------------------------------------------------------------------ names
+    @property
+    def provider_host(self) -> str:
+        """The issuer without its scheme: how IAM names the provider and its condition keys."""
+        return self.issuer.split("://", 1)[1].rstrip("/")
+
+    @property
+    def provider_arn(self) -> str:
+        return f"arn:aws:iam::{self.account_id}:oidc-provider/{self.provider_host}"
+
+    @property
+    def role_arn(self) -> str:
+        return f"arn:aws:iam::{self.account_id}:role/{self.role_name}"
+
+    @property
+    def bucket_arn(self) -> str:
+        return f"arn:aws:s3:::{self.bucket}"
+
+    @property
+    def audience_key(self) -> str:
+        # RGW 16.2 names the audience condition key ``app_id``; ``aud`` does not exist there
+        # (a condition on it always denies).
+        return f"{self.provider_host}:{'app_id' if self.flavor == 'rgw' else 'aud'}"
+
+    @property
+    def admin(self) -> str | None:
+        if self.admin_principal:
+            return self.admin_principal
+        return f"arn:aws:iam::{self.account_id}:root" if self.flavor == "aws" else None
+
+    def store_url(self, endpoint: str | None = None, region: str | None = None) -> str:
+        """The ``s3://`` URL tenants open (what ``render`` prints for operators)."""
+        query = [f"role_arn={self.role_arn}"]
+        if region:
+            query.append(f"region={region}")
+        if endpoint:
+            query.append(f"endpoint={endpoint}")
+        return f"s3://{self.bucket}?" + "&".join(query)
+
+
+# ---------------------------------------------------------------------- documents
+def trust_policy(d: Deployment) -> dict[str, Any]:
+    """Who may assume the data role: tokens of our issuer, for our audience, carrying the tag.
+
+    AWS: ``Null aws:RequestTag/<key> = false`` (key must be present; ``StringNotEquals ""`` would
+    pass when it is missing). Ceph RGW 16.2 evaluates that ``Null`` test inverted (measured: a
+    tagged token is refused, an untagged one accepted), so there the requirement is expressed
+    as ``StringLike 0x*``, which fails when the key is missing. AWS gets both.
+    """
+    condition: dict[str, Any] = {
+        "StringEquals": {d.audience_key: d.audience},
+        "StringLike": {f"aws:RequestTag/{TAG_KEY}": "0x*"},
+    }
+    if d.flavor == "aws":
+        condition["Null"] = {f"aws:RequestTag/{TAG_KEY}": "false"}
+    return {
+        "Version": VERSION,
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Federated": d.provider_arn},
+                "Action": ["sts:AssumeRoleWithWebIdentity", "sts:TagSession"],
+                "Condition": condition,
+            }
+        ],
+    }
+
+
+def _tenant_statements(d: Deployment, wallet: str, guard: dict[str, Any] | None) -> list[Any]:
+    base = f"{d.prefix}/{wallet}"
+    tag_guard = {"StringEquals": guard} if guard else {}
+
+    def cond(extra: dict[str, Any] | None = None) -> dict[str, Any]:
+        merged: dict[str, Any] = dict(tag_guard)
+        merged.update(extra or {})
+        return {"Condition": merged} if merged else {}
+
+    return [
+        {
+            "Sid": "ReadOwnPrefix",
+            "Effect": "Allow",
+            "Action": ["s3:GetObject"],
+            "Resource": [f"{d.bucket_arn}/{base}/*"],
+            **cond(),
+        },
+        {
+            "Sid": "WriteOwnCredentials",
+            "Effect": "Allow",
+            "Action": [
+                "s3:PutObject",
+                "s3:DeleteObject",
+                "s3:AbortMultipartUpload",
+                "s3:ListMultipartUploadParts",
+            ],
+            "Resource": [f"{d.bucket_arn}/{base}/credentials/*"],
+            **cond(),
+        },
+        {
+            "Sid": "ListOwnPrefix",
+            "Effect": "Allow",
+            "Action": ["s3:ListBucket"],
+            "Resource": [d.bucket_arn],
+            **cond({"StringLike": {"s3:prefix": [f"{base}/*"]}}),
+        },
+    ]
+
+
+def tenant_policy(d: Deployment, wallet: str) -> dict[str, Any]:
+    """``per-tenant``: the wallet written literally, guarded by the session's wallet tag."""
+    w = validate_wallet(wallet)
+    return {
+        "Version": VERSION,
+        "Statement": _tenant_statements(d, w, {f"aws:PrincipalTag/{TAG_KEY}": w}),
+    }
+
+
+def tenant_policy_name(wallet: str) -> str:
+    return TENANT_POLICY_PREFIX + validate_wallet(wallet)
+
+
+def isolation_policy(d: Deployment) -> dict[str, Any]:
+    """``tag-variable``: one policy for all tenants; AWS substitutes the session's tag."""
+    return {
+        "Version": VERSION,
+        "Statement": _tenant_statements(d, "${aws:PrincipalTag/" + TAG_KEY + "}", None),
+    }
+
+
+def offboarded_policy(d: Deployment, wallets: list[str]) -> dict[str, Any] | None:
+    """``tag-variable`` offboarding: an explicit Deny (beats the shared Allow) per wallet."""
+    if not wallets:
+        return None
+    ws = sorted(validate_wallet(w) for w in wallets)
+    return {
+        "Version": VERSION,
+        "Statement": [
+            {
+                "Sid": "OffboardedObjects",
+                "Effect": "Deny",
+                "Action": ["s3:*"],
+                "Resource": [f"{d.bucket_arn}/{d.prefix}/{w}/*" for w in ws],
+            },
+            {
+                "Sid": "OffboardedListing",
+                "Effect": "Deny",
+                "Action": ["s3:ListBucket"],
+                "Resource": [d.bucket_arn],
+                "Condition": {"StringLike": {"s3:prefix": [f"{d.prefix}/{w}/*" for w in ws]}},
+            },
+        ],
+    }
+
+
+def bucket_policy(d: Deployment) -> dict[str, Any] | None:
+    """Administrator read access. Needed on RGW: objects a web-identity session writes belong
+    to a shadow user, so even the bucket owner cannot read them without a grant."""
+    admin = d.admin
+    if admin is None:
+        return None
+    return {
+        "Version": VERSION,
+        "Statement": [
+            {
+                "Sid": "AdminRead",
+                "Effect": "Allow",
+                "Principal": {"AWS": [admin]},
+                "Action": ["s3:GetObject", "s3:ListBucket", "s3:DeleteObject"],
+                "Resource": [d.bucket_arn, f"{d.bucket_arn}/*"],
+            }
+        ],
+    }
+
+
+def public_access_block() -> dict[str, bool]:
+    """Ignore and restrict public ACLs/policies. ``BlockPublicAcls``/``BlockPublicPolicy`` stay
+    off: on RGW 16.2 the first makes every role-session PUT fail, the second blocks later
+    bucket-policy updates. ``IgnorePublicAcls`` already neutralises ``ACL=public-read``."""
+    return {
+        "BlockPublicAcls": False,
+        "IgnorePublicAcls": True,
+        "BlockPublicPolicy": False,
+        "RestrictPublicBuckets": True,
+    }
+
+
+def lifecycle(d: Deployment) -> dict[str, Any] | None:
+    if d.lifecycle_days is None:
+        return None
+    return {
+        "Rules": [
+            {
+                "ID": LIFECYCLE_RULE_ID,
+                "Filter": {"Prefix": f"{d.prefix}/"},
+                "Status": "Enabled",
+                "Expiration": {"Days": d.lifecycle_days},
+            }
+        ]
+    }
+
+
+def oidc_provider(d: Deployment) -> dict[str, Any]:
+    doc: dict[str, Any] = {"Url": d.issuer, "ClientIDList": [d.audience]}
+    if d.thumbprints:
+        doc["ThumbprintList"] = list(d.thumbprints)
+    return doc
+
+
+def render(d: Deployment, tenants: list[str] | None = None) -> dict[str, Any]:
+    """Every document, keyed by what it is. ``tenants`` adds per-tenant policies."""
+    role_policies: dict[str, Any] = {}
+    if d.strategy == "tag-variable":
+        role_policies[ISOLATION_POLICY] = isolation_policy(d)
+    else:
+        for wallet in sorted(tenants or []):
+            role_policies[tenant_policy_name(wallet)] = tenant_policy(d, wallet)
+    return {
+        "oidc_provider": {"arn": d.provider_arn, **oidc_provider(d)},
+        "role": {
+            "name": d.role_name,
+            "arn": d.role_arn,
+            "max_session_duration": d.max_session_duration,
+            "trust_policy": trust_policy(d),
+            "inline_policies": role_policies,
+        },
+        "bucket": {
+            "name": d.bucket,
+            "policy": bucket_policy(d),
+            "public_access_block": public_access_block(),
+            "lifecycle": lifecycle(d),
+            "versioning": "Enabled" if d.versioning else None,
+        },
+        "store_url": d.store_url(),
+    }

@@ -1,0 +1,334 @@
+"""Apply, inspect and verify a deployment with the administrator's (static) credentials.
+
+``apply`` is idempotent (create what is missing, overwrite what differs). ``deployed`` reads the
+live state back into the same shape ``render`` produces, so ``verify`` is a plain diff of two
+canonical JSON documents and cannot drift from ``apply``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import json
+import urllib.parse
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from botocore.exceptions import ClientError
+
+from portable_creds.errors import NotFound, PortableCredsError
+from portable_creds.names import validate_wallet
+
+from ..errormap import SDK_ERRORS, error_code, http_status, map_botocore_error, map_client_error
+from . import policies as P
+
+T = TypeVar("T")
+_ABSENT = frozenset(
+    {
+        "NoSuchEntity",
+        "NoSuchBucketPolicy",
+        "NoSuchPublicAccessBlockConfiguration",
+        "NoSuchLifecycleConfiguration",
+        "NoSuchKey",
+        "404",
+    }
+)
+
+
+def _call(what: str, fn: Callable[[], T]) -> T:
+    try:
+        return fn()
+    except ClientError as exc:
+        raise map_client_error(exc, what=what) from None
+    except SDK_ERRORS as exc:
+        raise map_botocore_error(exc, what=what) from None
+
+
+def _maybe(what: str, fn: Callable[[], T]) -> T | None:
+    """``None`` when the thing does not exist (IAM/S3 use several codes for that)."""
+    try:
+        return fn()
+    except ClientError as exc:
+        if error_code(exc) in _ABSENT or http_status(exc) == 404:
+            return None
+        raise map_client_error(exc, what=what) from None
+    except SDK_ERRORS as exc:
+        raise map_botocore_error(exc, what=what) from None
+
+
+def _doc(raw: Any) -> Any:
+    """IAM returns policy documents URL-encoded (AWS) or as plain JSON text (RGW)."""
+    if isinstance(raw, dict):
+        return raw
+    text = str(raw)
+    try:
+        return json.loads(text)
+    except ValueError:
+        return json.loads(urllib.parse.unquote(text))
+
+
+def canonical(doc: Any) -> Any:
+    """Order-free, singleton-free form: IAM may return ``["x"]`` as ``"x"`` and reorder lists."""
+    if isinstance(doc, dict):
+        return {k: canonical(v) for k, v in sorted(doc.items())}
+    if isinstance(doc, list):
+        items = [canonical(v) for v in doc]
+        if len(items) == 1:
+            return items[0]
+        return sorted(items, key=lambda v: json.dumps(v, sort_keys=True))
+    return doc
+
+
+class Provisioner:
+    def __init__(self, deployment: P.Deployment, *, iam: Any, s3: Any, region: str) -> None:
+        self.d = deployment
+        self.iam = iam
+        self.s3 = s3
+        self.region = region
+
+    # ------------------------------------------------------------------ read
+    def tenants(self) -> list[str]:
+        """Wallets with a per-tenant policy on the role (onboarded)."""
+        names = self._role_policy_names()
+        return sorted(
+            n[len(P.TENANT_POLICY_PREFIX) :] for n in names if n.startswith(P.TENANT_POLICY_PREFIX)
+        )
+
+    def offboarded(self) -> list[str]:
+        doc = self._role_policy(P.OFFBOARDED_POLICY)
+        if doc is None:
+            return []
+        resources = doc["Statement"][0]["Resource"]
+        resources = [resources] if isinstance(resources, str) else resources
+        return sorted(r.rsplit("/", 2)[-2] for r in resources)
+
+    def _role_policy_names(self) -> list[str]:
+        role = _maybe("get role", lambda: self.iam.get_role(RoleName=self.d.role_name))
+        if role is None:
+            return []
+        names: list[str] = []
+        marker: str | None = None
+        while True:
+            kwargs: dict[str, Any] = {"RoleName": self.d.role_name}
+            if marker:
+                kwargs["Marker"] = marker
+            page: dict[str, Any] = _call(
+                "list role policies", functools.partial(self.iam.list_role_policies, **kwargs)
+            )
+            names.extend(page.get("PolicyNames", []))
+            marker = page.get("Marker") if page.get("IsTruncated") else None
+            if not marker:
+                return names
+
+    def _role_policy(self, name: str) -> Any:
+        got = _maybe(
+            f"get role policy {name}",
+            lambda: self.iam.get_role_policy(RoleName=self.d.role_name, PolicyName=name),
+        )
+        return None if got is None else _doc(got["PolicyDocument"])
+
+    def deployed(self) -> dict[str, Any]:
+        """The live state, in ``render``'s shape (``None`` for what is missing)."""
+        d = self.d
+        provider = _maybe(
+            "get OIDC provider",
+            lambda: self.iam.get_open_id_connect_provider(OpenIDConnectProviderArn=d.provider_arn),
+        )
+        provider_doc: Any = None
+        if provider is not None:
+            provider_doc = {
+                "arn": d.provider_arn,
+                "Url": d.issuer,
+                "ClientIDList": provider.get("ClientIDList", []),
+            }
+            if provider.get("ThumbprintList"):
+                provider_doc["ThumbprintList"] = provider["ThumbprintList"]
+        role = _maybe("get role", lambda: self.iam.get_role(RoleName=d.role_name))
+        role_doc: Any = None
+        if role is not None:
+            r = role["Role"]
+            role_doc = {
+                "name": d.role_name,
+                "arn": r.get("Arn"),
+                "max_session_duration": int(r.get("MaxSessionDuration") or 3600),
+                "trust_policy": _doc(r["AssumeRolePolicyDocument"]),
+                "inline_policies": {
+                    name: self._role_policy(name)
+                    for name in self._role_policy_names()
+                    if name != P.OFFBOARDED_POLICY
+                },
+            }
+        bucket_exists = _maybe("head bucket", lambda: self.s3.head_bucket(Bucket=d.bucket))
+        bucket_doc: Any = None
+        if bucket_exists is not None:
+            policy = _maybe("get bucket policy", lambda: self.s3.get_bucket_policy(Bucket=d.bucket))
+            pab = _maybe(
+                "get public access block", lambda: self.s3.get_public_access_block(Bucket=d.bucket)
+            )
+            lc = _maybe(
+                "get lifecycle",
+                lambda: self.s3.get_bucket_lifecycle_configuration(Bucket=d.bucket),
+            )
+            ver = _call("get versioning", lambda: self.s3.get_bucket_versioning(Bucket=d.bucket))
+            bucket_doc = {
+                "name": d.bucket,
+                "policy": None if policy is None else _doc(policy["Policy"]),
+                "public_access_block": None
+                if pab is None
+                else pab["PublicAccessBlockConfiguration"],
+                "lifecycle": None
+                if lc is None
+                else {
+                    "Rules": [
+                        {
+                            k: v
+                            for k, v in rule.items()
+                            if k in ("ID", "Filter", "Status", "Expiration")
+                        }
+                        for rule in lc.get("Rules", [])
+                    ]
+                },
+                "versioning": ver.get("Status"),
+            }
+        return {
+            "oidc_provider": provider_doc,
+            "role": role_doc,
+            "bucket": bucket_doc,
+            "store_url": d.store_url(),
+        }
+
+    def verify(self) -> list[str]:
+        """Unified diff lines between what is deployed and what ``render`` says; empty if equal."""
+        tenants = self.tenants() if self.d.strategy == "per-tenant" else None
+        want = canonical(P.render(self.d, tenants))
+        have = canonical(self.deployed())
+        if want == have:
+            return []
+        a = json.dumps(have, indent=2, sort_keys=True).splitlines()
+        b = json.dumps(want, indent=2, sort_keys=True).splitlines()
+        return list(difflib.unified_diff(a, b, "deployed", "rendered", lineterm=""))
+
+    # ------------------------------------------------------------------ write
+    def apply(self) -> list[str]:
+        """Create or update everything; returns a line per change made."""
+        d = self.d
+        done: list[str] = []
+        if _maybe("head bucket", lambda: self.s3.head_bucket(Bucket=d.bucket)) is None:
+            kwargs: dict[str, Any] = {"Bucket": d.bucket}
+            if d.flavor == "aws" and self.region != "us-east-1":
+                kwargs["CreateBucketConfiguration"] = {"LocationConstraint": self.region}
+            _call("create bucket", lambda: self.s3.create_bucket(**kwargs))
+            done.append(f"created bucket {d.bucket}")
+        _call(
+            "put public access block",
+            lambda: self.s3.put_public_access_block(
+                Bucket=d.bucket, PublicAccessBlockConfiguration=P.public_access_block()
+            ),
+        )
+        policy = P.bucket_policy(d)
+        if policy is not None:
+            _call(
+                "put bucket policy",
+                lambda: self.s3.put_bucket_policy(Bucket=d.bucket, Policy=P.compact(policy)),
+            )
+            done.append("bucket policy: admin read")
+        lc = P.lifecycle(d)
+        if lc is not None:
+            _call(
+                "put lifecycle",
+                lambda: self.s3.put_bucket_lifecycle_configuration(
+                    Bucket=d.bucket, LifecycleConfiguration=lc
+                ),
+            )
+            done.append(f"lifecycle: expire {d.prefix}/ after {d.lifecycle_days} days")
+        if d.versioning:
+            _call(
+                "put versioning",
+                lambda: self.s3.put_bucket_versioning(
+                    Bucket=d.bucket, VersioningConfiguration={"Status": "Enabled"}
+                ),
+            )
+            done.append("versioning enabled")
+        existing = _maybe(
+            "get OIDC provider",
+            lambda: self.iam.get_open_id_connect_provider(OpenIDConnectProviderArn=d.provider_arn),
+        )
+        if existing is None:
+            _call(
+                "create OIDC provider",
+                lambda: self.iam.create_open_id_connect_provider(**P.oidc_provider(d)),
+            )
+            done.append(f"registered OIDC provider {d.provider_arn}")
+        trust = P.compact(P.trust_policy(d))
+        if _maybe("get role", lambda: self.iam.get_role(RoleName=d.role_name)) is None:
+            _call(
+                "create role",
+                lambda: self.iam.create_role(
+                    RoleName=d.role_name,
+                    AssumeRolePolicyDocument=trust,
+                    MaxSessionDuration=d.max_session_duration,
+                    Description="portable-creds data role: tenants via OIDC web identity",
+                ),
+            )
+            done.append(f"created role {d.role_arn}")
+        else:
+            _call(
+                "update trust policy",
+                lambda: self.iam.update_assume_role_policy(
+                    RoleName=d.role_name, PolicyDocument=trust
+                ),
+            )
+            done.append("trust policy updated")
+        if d.strategy == "tag-variable":
+            self._put_role_policy(P.ISOLATION_POLICY, P.isolation_policy(d))
+            done.append(f"role policy {P.ISOLATION_POLICY}")
+        return done
+
+    def _put_role_policy(self, name: str, doc: dict[str, Any]) -> None:
+        _call(
+            f"put role policy {name}",
+            lambda: self.iam.put_role_policy(
+                RoleName=self.d.role_name, PolicyName=name, PolicyDocument=P.compact(doc)
+            ),
+        )
+
+    def _delete_role_policy(self, name: str) -> bool:
+        # Check first: RGW answers a delete of a missing policy with an unparseable body.
+        if self._role_policy(name) is None:
+            return False
+        got = _maybe(
+            f"delete role policy {name}",
+            lambda: self.iam.delete_role_policy(RoleName=self.d.role_name, PolicyName=name),
+        )
+        return got is not None
+
+    def onboard(self, wallet: str) -> str:
+        w = validate_wallet(wallet)
+        if _maybe("get role", lambda: self.iam.get_role(RoleName=self.d.role_name)) is None:
+            raise NotFound(f"role {self.d.role_name} does not exist: run `apply` first")
+        if self.d.strategy == "per-tenant":
+            self._put_role_policy(P.tenant_policy_name(w), P.tenant_policy(self.d, w))
+            return f"onboarded {w}: role policy {P.tenant_policy_name(w)}"
+        self._set_offboarded([x for x in self.offboarded() if x != w])
+        return f"onboarded {w}: covered by {P.ISOLATION_POLICY} (no longer denied)"
+
+    def offboard(self, wallet: str) -> str:
+        """Remove the wallet's access. Live sessions lose it as soon as the service re-reads the
+        role's policies (RGW: next request; AWS: within seconds), at the latest at refresh."""
+        w = validate_wallet(wallet)
+        if self.d.strategy == "per-tenant":
+            if not self._delete_role_policy(P.tenant_policy_name(w)):
+                raise NotFound(f"{w} is not onboarded (no role policy {P.tenant_policy_name(w)})")
+            return f"offboarded {w}: role policy {P.tenant_policy_name(w)} removed"
+        self._set_offboarded(sorted({*self.offboarded(), w}))
+        return f"offboarded {w}: denied by {P.OFFBOARDED_POLICY}"
+
+    def _set_offboarded(self, wallets: list[str]) -> None:
+        doc = P.offboarded_policy(self.d, wallets)
+        if doc is None:
+            self._delete_role_policy(P.OFFBOARDED_POLICY)
+        else:
+            self._put_role_policy(P.OFFBOARDED_POLICY, doc)
+
+
+__all__ = ["PortableCredsError", "Provisioner", "canonical"]

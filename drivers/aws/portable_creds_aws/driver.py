@@ -1,0 +1,79 @@
+"""The ``s3`` (alias ``aws``) driver: AWS S3 or any S3 + STS + IAM service (Ceph RGW).
+
+A tenant store (``wallet`` set, ``role_arn`` given) signs with temporary credentials of the data
+role obtained through OIDC web identity; the role's policies confine them to the tenant's
+prefix, so isolation is enforced by the service. Without ``role_arn`` the store uses static keys
+(options ``access_key``/``secret_key``) or botocore's default chain: that is the administrator's
+view, and it is refused for tenants unless the caller explicitly opts out of federation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import ClassVar
+
+from portable_creds.driver import Driver, StoreTarget
+from portable_creds.errors import ConfigurationError
+from portable_creds.names import validate_wallet
+
+from .clients import s3_client, static_credentials, sts_client
+from .federation import WebIdentityCredentialsProvider
+from .objectstore import S3ObjectStore
+from .settings import parse_settings
+from .tokens import select_token_source
+
+
+class S3Driver(Driver):
+    name: ClassVar[str] = "s3"
+
+    def open_object_store(self, target: StoreTarget) -> S3ObjectStore:
+        settings = parse_settings(target)
+        wallet = validate_wallet(target.wallet) if target.wallet is not None else None
+        if settings.role_arn is None:
+            if wallet is not None and not target.options.get("allow_static_tenant"):
+                raise ConfigurationError(
+                    "an s3:// store for a tenant needs role_arn=... (web-identity federation); "
+                    "static keys are the administrator's view (open with wallet=None), or pass "
+                    "allow_static_tenant=True to accept client-side scoping only"
+                )
+            client = s3_client(settings, static_credentials(settings))
+            return S3ObjectStore(settings, client, wallet=wallet)
+        static = target.options.get("token")
+        source = select_token_source(
+            target.token, settings, static if isinstance(static, str) else None
+        )
+        if source is None:
+            raise ConfigurationError(
+                "role_arn needs an OIDC token: pass token=<callable> to open_store, or add "
+                "token_file=PATH or broker_url=URL (with the session_jwt option) to the URL"
+            )
+        provider = WebIdentityCredentialsProvider(
+            sts_client=sts_client(settings),
+            role_arn=settings.role_arn,
+            wallet=wallet,
+            token_source=source,
+            duration=settings.duration,
+            windows=settings.refresh_windows,
+            time_fetcher=settings.time_fetcher,
+            session_name_override=settings.session_name,
+        )
+        client = s3_client(settings, provider.botocore_credentials)
+        return S3ObjectStore(settings, client, provider=provider, wallet=wallet)
+
+    @classmethod
+    def admin_main(cls, argv: list[str]) -> int:
+        """``portable-creds admin s3 render|apply|verify|onboard WALLET|offboard WALLET``."""
+        from .admin.cli import main
+
+        return main(list(argv))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the provisioner without the core CLI: ``python -m portable_creds_aws.driver``."""
+    import sys
+
+    return S3Driver.admin_main(list(sys.argv[1:] if argv is None else argv))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

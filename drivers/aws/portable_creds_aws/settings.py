@@ -1,0 +1,228 @@
+"""``s3://BUCKET?...`` URL + options -> one validated, immutable settings value.
+
+Parsing once at the edge means every later layer can trust its inputs, and a typo in the URL is a
+``ConfigurationError`` naming the parameter instead of a botocore stack trace later on.
+Secrets (static keys, broker session) are accepted only as keyword options, never in the URL:
+URLs end up in shell history and logs.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Mapping
+from typing import Any, Literal
+from urllib.parse import parse_qsl, urlsplit
+
+import attrs
+
+from portable_creds.driver import StoreTarget, TokenSource
+from portable_creds.errors import ConfigurationError
+
+Addressing = Literal["path", "virtual", "auto"]
+
+_BUCKET_RE = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+_ROLE_ARN_RE = re.compile(r"arn:aws[a-z-]*:iam::[0-9]*:role/[\w+=,.@/-]{1,128}")
+SECRET_PARAMS = frozenset({"access_key", "secret_key", "session_token", "session_jwt", "token"})
+KNOWN_PARAMS = frozenset(
+    {
+        "region",
+        "endpoint",
+        "sts_endpoint",
+        "role_arn",
+        "addressing",
+        "duration",
+        "token_file",
+        "broker_url",
+        "broker_ttl",
+        "session_jwt_file",
+        "max_attempts",
+        "connect_timeout",
+        "read_timeout",
+        "max_pool",
+        "etag",
+        "session_name",
+    }
+)
+DEFAULT_REGION = "us-east-1"
+DEFAULT_DURATION = 3600
+
+
+@attrs.frozen(repr=False)
+class S3Settings:
+    bucket: str
+    region: str
+    endpoint: str | None
+    sts_endpoint: str | None
+    role_arn: str | None
+    addressing: Addressing
+    duration: int
+    max_attempts: int
+    connect_timeout: float
+    read_timeout: float
+    max_pool: int
+    quote_if_match: bool
+    token_file: str | None
+    broker_url: str | None
+    broker_ttl: int
+    session_jwt: str | None
+    session_jwt_file: str | None
+    access_key: str | None
+    secret_key: str | None
+    session_token: str | None
+    session_name: str | None
+    time_fetcher: Callable[[], Any] | None
+    refresh_windows: tuple[float, float] | None
+    """(advisory, mandatory) seconds before expiry; ``None`` scales them to ``duration``."""
+
+    @property
+    def federated(self) -> bool:
+        return self.role_arn is not None
+
+    @property
+    def backend_id(self) -> str:
+        return f"s3:{self.endpoint or 'aws'}:{self.region}:{self.bucket}"
+
+    def __repr__(self) -> str:
+        return (
+            f"S3Settings(bucket={self.bucket!r}, region={self.region!r}, "
+            f"endpoint={self.endpoint!r}, role_arn={self.role_arn!r})"
+        )
+
+
+def _int(params: Mapping[str, str], name: str, default: int, lo: int, hi: int) -> int:
+    raw = params.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigurationError(f"s3:// parameter {name}={raw!r} must be an integer") from None
+    if not lo <= value <= hi:
+        raise ConfigurationError(f"s3:// parameter {name}={value} must be within {lo}..{hi}")
+    return value
+
+
+def _float(params: Mapping[str, str], name: str, default: float) -> float:
+    raw = params.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigurationError(f"s3:// parameter {name}={raw!r} must be a number") from None
+    if not 0 < value <= 600:
+        raise ConfigurationError(f"s3:// parameter {name}={value} must be within (0, 600]")
+    return value
+
+
+def _endpoint(raw: str | None, name: str) -> str | None:
+    if not raw:
+        return None
+    parts = urlsplit(raw)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ConfigurationError(
+            f"s3:// parameter {name}={raw!r} must be an http(s)://host[:port] URL"
+        )
+    return raw.rstrip("/")
+
+
+def parse_settings(target: StoreTarget) -> S3Settings:
+    """Validate ``target`` into ``S3Settings`` or raise ``ConfigurationError``."""
+    if target.scheme not in ("s3", "aws"):
+        raise ConfigurationError(f"not an s3:// URL: scheme {target.scheme!r}")
+    parts = urlsplit(target.url)
+    url_params = dict(parse_qsl(parts.query))
+    leaked = sorted(SECRET_PARAMS & url_params.keys())
+    if leaked:
+        raise ConfigurationError(
+            f"s3:// URL carries secret parameter(s) {', '.join(leaked)}: pass them as keyword "
+            "options instead (URLs end up in logs and shell history)"
+        )
+    unknown = sorted(url_params.keys() - KNOWN_PARAMS)
+    if unknown:
+        raise ConfigurationError(
+            f"unknown s3:// parameter(s) {', '.join(unknown)}; "
+            f"known: {', '.join(sorted(KNOWN_PARAMS))}"
+        )
+    params = target.params
+    bucket = parts.netloc
+    if parts.path not in ("", "/"):
+        raise ConfigurationError(
+            f"s3:// URL must be s3://BUCKET?..., without a path (got {parts.path!r})"
+        )
+    if not _BUCKET_RE.fullmatch(bucket) or ".." in bucket:
+        raise ConfigurationError(
+            f"invalid bucket name {bucket!r}: 3-63 characters of a-z 0-9 . -, starting and "
+            "ending with a letter or digit"
+        )
+    role_arn = params.get("role_arn") or None
+    if role_arn is not None and not _ROLE_ARN_RE.fullmatch(role_arn):
+        raise ConfigurationError(
+            f"role_arn={role_arn!r} is not an IAM role ARN (arn:aws:iam::ACCOUNT:role/NAME)"
+        )
+    addressing = params.get("addressing", "auto")
+    if addressing not in ("path", "virtual", "auto"):
+        raise ConfigurationError("s3:// parameter addressing must be path, virtual or auto")
+    etag = params.get("etag", "unquoted")
+    if etag not in ("quoted", "unquoted"):
+        raise ConfigurationError("s3:// parameter etag must be quoted or unquoted")
+    endpoint = _endpoint(params.get("endpoint"), "endpoint")
+    sts_endpoint = _endpoint(params.get("sts_endpoint"), "sts_endpoint") or endpoint
+    region = (
+        params.get("region")
+        or os.environ.get("AWS_REGION")
+        or os.environ.get("AWS_DEFAULT_REGION")
+        or DEFAULT_REGION
+    )
+    opts = target.options
+    windows = opts.get("refresh_windows")
+    if windows is not None:
+        advisory, mandatory = (float(w) for w in windows)
+        windows = (advisory, mandatory)
+    fetcher = opts.get("time_fetcher")
+    access_key = _opt_str(opts, "access_key")
+    secret_key = _opt_str(opts, "secret_key")
+    if (access_key is None) != (secret_key is None):
+        raise ConfigurationError("pass both access_key and secret_key options, or neither")
+    return S3Settings(
+        bucket=bucket,
+        region=region,
+        endpoint=endpoint,
+        sts_endpoint=sts_endpoint,
+        role_arn=role_arn,
+        addressing=addressing,  # type: ignore[arg-type]
+        duration=_int(params, "duration", DEFAULT_DURATION, 1, 43200),
+        max_attempts=_int(params, "max_attempts", 3, 1, 10),
+        connect_timeout=_float(params, "connect_timeout", 5.0),
+        read_timeout=_float(params, "read_timeout", 15.0),
+        max_pool=_int(params, "max_pool", 32, 1, 512),
+        quote_if_match=etag == "quoted",
+        token_file=params.get("token_file") or None,
+        broker_url=_endpoint(params.get("broker_url"), "broker_url"),
+        broker_ttl=_int(params, "broker_ttl", 300, 60, 3600),
+        session_jwt=_opt_str(opts, "session_jwt"),
+        session_jwt_file=params.get("session_jwt_file") or None,
+        access_key=access_key,
+        secret_key=secret_key,
+        session_token=_opt_str(opts, "session_token"),
+        session_name=params.get("session_name") or None,
+        time_fetcher=fetcher if callable(fetcher) else None,
+        refresh_windows=windows,
+    )
+
+
+def _opt_str(options: Mapping[str, Any], name: str) -> str | None:
+    value = options.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value:
+        raise ConfigurationError(f"option {name} must be a non-empty string")
+    return value
+
+
+def token_source_from(target: StoreTarget, settings: S3Settings) -> TokenSource | None:
+    """Imported lazily by the driver to keep this module free of network code."""
+    from .tokens import select_token_source
+
+    return select_token_source(target.token, settings)
