@@ -23,6 +23,8 @@ from pathlib import Path
 EXPECTED = {
     "local": "pip install -e conformance",
     "sqlite": "pip install -e examples/sqlite-driver",
+    "s3": "pip install -e 'drivers/aws[dev]'",
+    "cos": "pip install -e drivers/tencent",
 }
 
 

@@ -99,6 +99,14 @@ def _debug(args: argparse.Namespace | None) -> bool:
     ) not in ("", "0")
 
 
+def _quiet_sdk_loggers() -> None:
+    """SDKs log refused refreshes with tracebacks; our one-line error already says it all."""
+    import logging
+
+    for name in ("botocore.credentials", "botocore.hooks", "qcloud_cos", "tencentcloud"):
+        logging.getLogger(name).setLevel(logging.CRITICAL)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args: argparse.Namespace | None = None
@@ -108,6 +116,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             if not getattr(args, "forward_unknown", False):
                 parser.error(f"unrecognized arguments: {' '.join(extra)}")
             args.argv = extra + list(getattr(args, "argv", []))
+        if not _debug(args):
+            _quiet_sdk_loggers()
         func = getattr(args, "func", None)
         if func is None:
             parser.print_help(sys.stderr)
