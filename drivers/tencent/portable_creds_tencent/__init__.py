@@ -1,1 +1,10 @@
-"""Placeholder; filled in by its issue."""
+"""Tencent Cloud driver for portable-creds: COS storage, STS/CAM federation, a provisioner,
+and a local Tencent double (``portable_creds_tencent.testing``).
+
+Importing this package imports nothing heavy; the SDKs load when a store is opened.
+"""
+
+from __future__ import annotations
+
+__all__ = ["__version__"]
+__version__ = "0.1.0"

@@ -1,0 +1,563 @@
+"""Provisioner: ``portable-creds admin cos render|apply|verify|onboard WALLET|offboard WALLET``.
+
+Renders every CAM/COS document from one deployment description, applies it idempotently with
+the account's API key (``TENCENTCLOUD_SECRET_ID``/``TENCENTCLOUD_SECRET_KEY``), and verifies
+what is deployed against what would be rendered (exit 1 on drift).
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import sys
+import urllib.request
+import xml.etree.ElementTree as ET
+from collections.abc import Callable, Sequence
+from typing import Any, TextIO, TypeVar
+
+import attrs
+from qcloud_cos import CosConfig, CosS3Client
+from qcloud_cos.cos_exception import CosClientError, CosServiceError
+
+from portable_creds.driver import StoreTarget
+from portable_creds.errors import ConfigurationError, NotFound, PortableCredsError
+from portable_creds.names import tenant_prefix, validate_wallet
+
+from . import policies
+from .errors import cos_error, tencent_code
+from .settings import CosSettings, StaticKeys, parse_settings, static_keys
+from .tcapi import TcApi
+
+T = TypeVar("T")
+
+
+@attrs.frozen
+class Deployment:
+    """Everything that determines the rendered documents."""
+
+    settings: CosSettings
+    issuer: str
+    audiences: tuple[str, ...]
+    jwks: dict[str, Any]
+    vendor_principals: tuple[str, ...] = ()
+    log_bucket: str | None = None
+    log_prefix: str = ""
+    expire_days: int | None = None
+    require_tls: bool = True
+    allowed_cidrs: tuple[str, ...] = ()
+    session_duration: int = 43200
+
+    @property
+    def ref(self) -> policies.BucketRef:
+        s = self.settings
+        return policies.BucketRef(s.bucket, s.appid, s.region)
+
+    @property
+    def owner(self) -> str:
+        assert self.settings.owner_uin is not None
+        return self.settings.owner_uin
+
+    def oidc_config(self) -> dict[str, Any]:
+        return {
+            "Name": self.settings.provider,
+            "IdentityUrl": self.issuer,
+            "IdentityKey": base64.b64encode(
+                json.dumps(self.jwks, sort_keys=True).encode()
+            ).decode(),
+            "ClientId": list(self.audiences),
+            "Description": "portable-creds tenants",
+        }
+
+    def tenant_role(self, wallet: str) -> dict[str, Any]:
+        wallet = validate_wallet(wallet)
+        name = self.settings.tenant_role_name(wallet)
+        return {
+            "RoleName": name,
+            "TrustPolicy": policies.tenant_trust_policy(
+                self.owner,
+                self.settings.provider,
+                self.issuer,
+                list(self.audiences),
+                wallet,
+                self.settings.wallet_claim,
+            ),
+            "PolicyName": f"{name}-policy",
+            "Policy": policies.tenant_policy(self.ref, self.settings.prefix, wallet),
+            "SessionDuration": self.session_duration,
+        }
+
+    def vendor_role(self) -> dict[str, Any] | None:
+        if not self.vendor_principals:
+            return None
+        name = self.settings.vendor_role
+        return {
+            "RoleName": name,
+            "TrustPolicy": policies.vendor_trust_policy(list(self.vendor_principals)),
+            "PolicyName": f"{name}-policy",
+            "Policy": policies.vendor_policy(self.ref, self.settings.prefix),
+            "SessionDuration": self.session_duration,
+        }
+
+    def bucket_policy(self) -> dict[str, Any] | None:
+        return policies.bucket_policy(
+            self.ref, require_tls=self.require_tls, allowed_cidrs=list(self.allowed_cidrs)
+        )
+
+    def lifecycle(self) -> dict[str, Any]:
+        return policies.lifecycle(self.settings.prefix, self.expire_days)
+
+    def logging(self) -> dict[str, Any] | None:
+        if not self.log_bucket:
+            return None
+        prefix = self.log_prefix or f"cos-access/{self.settings.bucket}/"
+        return policies.logging_config(self.log_bucket, prefix)
+
+    def render(self, wallets: Sequence[str] = ()) -> dict[str, Any]:
+        return {
+            "oidc_provider": self.oidc_config(),
+            "vendor_role": self.vendor_role(),
+            "tenant_roles": [self.tenant_role(w) for w in wallets],
+            "bucket_policy": self.bucket_policy(),
+            "lifecycle": self.lifecycle(),
+            "lifecycle_xml": to_xml("LifecycleConfiguration", self.lifecycle()),
+            "logging": self.logging(),
+            "logging_xml": to_xml("BucketLoggingStatus", self.logging() or {}),
+        }
+
+
+def to_xml(root: str, data: dict[str, Any]) -> str:
+    """The XML COS receives for a dict in the SDK's convention (lists repeat the element)."""
+
+    def build(parent: ET.Element, value: Any) -> None:
+        if isinstance(value, dict):
+            for k, v in value.items():
+                for item in v if isinstance(v, list) else [v]:
+                    build(ET.SubElement(parent, k), item)
+        else:
+            parent.text = str(value)
+
+    el = ET.Element(root)
+    build(el, data)
+    return ET.tostring(el, encoding="unicode")
+
+
+class Provisioner:
+    """Applies and verifies a ``Deployment`` with the account's API key."""
+
+    def __init__(self, deployment: Deployment, keys: StaticKeys) -> None:
+        self.d = deployment
+        s = deployment.settings
+        self.cam = TcApi(
+            "cam",
+            s.region,
+            keys,
+            endpoint=s.api_endpoint,
+            scheme=s.api_scheme,
+            timeout=s.timeout,
+            retries=s.retries,
+            max_elapsed=s.max_elapsed,
+        )
+        conf: dict[str, Any] = {
+            "Region": s.region,
+            "SecretId": keys.secret_id,
+            "SecretKey": keys.secret_key,
+            "Token": keys.token,
+            "Scheme": s.scheme,
+            "Timeout": s.timeout,
+        }
+        if s.ip:
+            conf["IP"], conf["Port"] = s.ip, s.port
+        self.cos = CosS3Client(CosConfig(**conf), retry=2)
+
+    def _cos(self, what: str, fn: Callable[[], T]) -> T:
+        try:
+            return fn()
+        except (CosServiceError, CosClientError) as exc:
+            raise cos_error(exc, what, self.d.settings.bucket) from None
+
+    # CAM helpers --------------------------------------------------------------------------
+    def _get_role(self, name: str) -> dict[str, Any] | None:
+        try:
+            info = self.cam.call("GetRole", {"RoleName": name})["RoleInfo"]
+            return dict(info)
+        except NotFound:
+            return None
+        except ConfigurationError as exc:
+            if tencent_code(exc) in (
+                "ResourceNotFound.RoleNotExist",
+                "ResourceNotFound.RoleNotFound",
+            ):
+                return None
+            raise
+
+    def _find_policy(self, name: str) -> int | None:
+        page = 1
+        while True:
+            resp = self.cam.call(
+                "ListPolicies", {"Keyword": name, "Scope": "Local", "Page": page, "Rp": 200}
+            )
+            for item in resp.get("List") or []:
+                if item.get("PolicyName") == name:
+                    return int(item["PolicyId"])
+            if page * 200 >= int(resp.get("TotalNum") or 0):
+                return None
+            page += 1
+
+    def _ensure_role(self, spec: dict[str, Any]) -> list[str]:
+        done: list[str] = []
+        trust = json.dumps(spec["TrustPolicy"])
+        doc = json.dumps(spec["Policy"])
+        role = self._get_role(spec["RoleName"])
+        if role is None:
+            self.cam.call(
+                "CreateRole",
+                {
+                    "RoleName": spec["RoleName"],
+                    "PolicyDocument": trust,
+                    "SessionDuration": spec["SessionDuration"],
+                    "Description": "managed by portable-creds",
+                },
+            )
+            done.append(f"created role {spec['RoleName']}")
+        elif json.loads(role["PolicyDocument"]) != spec["TrustPolicy"]:
+            self.cam.call(
+                "UpdateAssumeRolePolicy", {"RoleName": spec["RoleName"], "PolicyDocument": trust}
+            )
+            done.append(f"updated trust policy of {spec['RoleName']}")
+        pid = self._find_policy(spec["PolicyName"])
+        if pid is None:
+            pid = int(
+                self.cam.call(
+                    "CreatePolicy",
+                    {
+                        "PolicyName": spec["PolicyName"],
+                        "PolicyDocument": doc,
+                        "Description": "managed by portable-creds",
+                    },
+                )["PolicyId"]
+            )
+            done.append(f"created policy {spec['PolicyName']}")
+        else:
+            current = self.cam.call("GetPolicy", {"PolicyId": pid})
+            if json.loads(current["PolicyDocument"]) != spec["Policy"]:
+                self.cam.call("UpdatePolicy", {"PolicyId": pid, "PolicyDocument": doc})
+                done.append(f"updated policy {spec['PolicyName']}")
+        attached = self.cam.call(
+            "ListAttachedRolePolicies", {"RoleName": spec["RoleName"], "Page": 1, "Rp": 200}
+        )
+        if pid not in [int(p["PolicyId"]) for p in attached.get("List") or []]:
+            self.cam.call("AttachRolePolicy", {"PolicyId": pid, "AttachRoleName": spec["RoleName"]})
+            done.append(f"attached {spec['PolicyName']} to {spec['RoleName']}")
+        return done
+
+    # commands -----------------------------------------------------------------------------
+    def apply(self) -> list[str]:
+        done: list[str] = []
+        oidc = self.d.oidc_config()
+        try:
+            current = self.cam.call("DescribeOIDCConfig", {"Name": oidc["Name"]})
+        except NotFound:
+            current = None
+        if current is None:
+            self.cam.call("CreateOIDCConfig", oidc)
+            done.append(f"created OIDC provider {oidc['Name']}")
+        elif self._oidc_drift(current):
+            self.cam.call("UpdateOIDCConfig", oidc)
+            done.append(f"updated OIDC provider {oidc['Name']}")
+        vendor = self.d.vendor_role()
+        if vendor is not None:
+            done += self._ensure_role(vendor)
+        bucket = self.d.settings.bucket
+        bp = self.d.bucket_policy()
+        if bp is not None:
+            self._cos("PUT ?policy", lambda: self.cos.put_bucket_policy(Bucket=bucket, Policy=bp))
+            done.append("put bucket policy")
+        lc = self.d.lifecycle()
+        self._cos(
+            "PUT ?lifecycle",
+            lambda: self.cos.put_bucket_lifecycle(Bucket=bucket, LifecycleConfiguration=lc),
+        )
+        done.append("put bucket lifecycle")
+        lg = self.d.logging()
+        if lg is not None:
+            self._cos(
+                "PUT ?logging",
+                lambda: self.cos.put_bucket_logging(Bucket=bucket, BucketLoggingStatus=lg),
+            )
+            done.append("put bucket logging")
+        return done
+
+    def onboard(self, wallet: str) -> list[str]:
+        return self._ensure_role(self.d.tenant_role(wallet))
+
+    def offboard(self, wallet: str, *, delete_data: bool = False) -> list[str]:
+        spec = self.d.tenant_role(wallet)
+        done: list[str] = []
+        pid = self._find_policy(spec["PolicyName"])
+        if self._get_role(spec["RoleName"]) is not None:
+            if pid is not None:
+                self.cam.call(
+                    "DetachRolePolicy", {"PolicyId": pid, "DetachRoleName": spec["RoleName"]}
+                )
+            self.cam.call("DeleteRole", {"RoleName": spec["RoleName"]})
+            done.append(f"deleted role {spec['RoleName']}")
+        if pid is not None:
+            self.cam.call("DeletePolicy", {"PolicyId": [pid]})
+            done.append(f"deleted policy {spec['PolicyName']}")
+        if delete_data:
+            prefix = tenant_prefix(wallet, self.d.settings.prefix)
+            bucket = self.d.settings.bucket
+            while True:
+                page = self._cos(
+                    "LIST",
+                    lambda: self.cos.list_objects(Bucket=bucket, Prefix=prefix, MaxKeys=1000),
+                )
+                keys = [c["Key"] for c in page.get("Contents") or []]
+                if not keys:
+                    break
+                self._cos(
+                    "DELETE",
+                    lambda k=keys: self.cos.delete_objects(  # type: ignore[misc]
+                        Bucket=bucket, Delete={"Quiet": "true", "Object": [{"Key": x} for x in k]}
+                    ),
+                )
+                done.append(f"deleted {len(keys)} objects under {prefix}")
+        return done
+
+    def _oidc_drift(self, current: dict[str, Any]) -> list[str]:
+        want = self.d.oidc_config()
+        drift = []
+        if current.get("IdentityUrl") != want["IdentityUrl"]:
+            drift.append("OIDC provider IdentityUrl differs")
+        if sorted(current.get("ClientId") or []) != sorted(want["ClientId"]):
+            drift.append("OIDC provider ClientId (audiences) differs")
+        try:
+            deployed_jwks = json.loads(base64.b64decode(current.get("IdentityKey") or ""))
+        except ValueError:
+            deployed_jwks = None
+        if deployed_jwks != self.d.jwks:
+            drift.append("OIDC provider IdentityKey (JWKS) differs")
+        return drift
+
+    def _role_drift(self, spec: dict[str, Any]) -> list[str]:
+        role = self._get_role(spec["RoleName"])
+        if role is None:
+            return [f"role {spec['RoleName']} is missing"]
+        drift = []
+        if json.loads(role["PolicyDocument"]) != spec["TrustPolicy"]:
+            drift.append(f"role {spec['RoleName']} trust policy differs")
+        pid = self._find_policy(spec["PolicyName"])
+        if pid is None:
+            return [*drift, f"policy {spec['PolicyName']} is missing"]
+        doc = json.loads(self.cam.call("GetPolicy", {"PolicyId": pid})["PolicyDocument"])
+        if doc != spec["Policy"]:
+            drift.append(f"policy {spec['PolicyName']} document differs")
+        attached = self.cam.call(
+            "ListAttachedRolePolicies", {"RoleName": spec["RoleName"], "Page": 1, "Rp": 200}
+        )
+        ids = [int(p["PolicyId"]) for p in attached.get("List") or []]
+        if pid not in ids:
+            drift.append(f"policy {spec['PolicyName']} is not attached to {spec['RoleName']}")
+        if len(ids) > 1:
+            drift.append(f"role {spec['RoleName']} has extra policies attached: {ids}")
+        return drift
+
+    def onboarded_wallets(self) -> list[str]:
+        prefix = self.d.settings.role_prefix
+        wallets = []
+        page = 1
+        while True:
+            resp = self.cam.call("DescribeRoleList", {"Page": page, "Rp": 200})
+            for role in resp.get("List") or []:
+                name = str(role.get("RoleName") or "")
+                if name.startswith(prefix) and name != self.d.settings.vendor_role:
+                    rest = name[len(prefix) :]
+                    try:
+                        wallets.append(validate_wallet(rest))
+                    except PortableCredsError:
+                        continue
+            if page * 200 >= int(resp.get("TotalNum") or 0):
+                return wallets
+            page += 1
+
+    def verify(self) -> list[str]:
+        drift: list[str] = []
+        try:
+            current = self.cam.call("DescribeOIDCConfig", {"Name": self.d.settings.provider})
+            drift += self._oidc_drift(current)
+        except NotFound:
+            drift.append(f"OIDC provider {self.d.settings.provider} is missing")
+        vendor = self.d.vendor_role()
+        if vendor is not None:
+            drift += self._role_drift(vendor)
+        for wallet in self.onboarded_wallets():
+            drift += self._role_drift(self.d.tenant_role(wallet))
+        bucket = self.d.settings.bucket
+        want_bp = self.d.bucket_policy()
+        try:
+            got = self._cos("GET ?policy", lambda: self.cos.get_bucket_policy(Bucket=bucket))
+            deployed_bp: Any = json.loads(got["Policy"])
+        except NotFound:
+            deployed_bp = None
+        if deployed_bp != want_bp:
+            drift.append("bucket policy differs")
+        try:
+            lc = self._cos("GET ?lifecycle", lambda: self.cos.get_bucket_lifecycle(Bucket=bucket))
+        except NotFound:
+            lc = None
+        if lc != self.d.lifecycle():
+            drift.append("bucket lifecycle differs")
+        lg = self._cos("GET ?logging", lambda: self.cos.get_bucket_logging(Bucket=bucket))
+        want_lg = self.d.logging()
+        got_lg = lg.get("LoggingEnabled") if isinstance(lg, dict) else None
+        if (want_lg or {}).get("LoggingEnabled") != (got_lg or None):
+            drift.append("bucket logging differs")
+        return drift
+
+
+# CLI --------------------------------------------------------------------------------------
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="portable-creds admin cos", description=__doc__)
+    p.add_argument("command", choices=["render", "apply", "verify", "onboard", "offboard"])
+    p.add_argument("wallet", nargs="?", help="wallet for onboard/offboard (and render)")
+    p.add_argument("--config", help="JSON file with any of the options below (flags win)")
+    p.add_argument("--url", help="cos://BUCKET-APPID?region=..&owner_uin=..[&provider=..]")
+    p.add_argument("--issuer", help="OIDC issuer URL (https)")
+    p.add_argument("--audience", action="append", help="accepted OIDC audience (repeatable)")
+    p.add_argument("--jwks-file", help="the issuer's JWKS as a JSON file")
+    p.add_argument("--jwks-url", help="fetch the issuer's JWKS from this URL")
+    p.add_argument(
+        "--vendor-principal",
+        action="append",
+        help="CAM principal allowed to assume the vendor role (repeatable)",
+    )
+    p.add_argument("--log-bucket", help="bucket receiving access logs")
+    p.add_argument("--log-prefix", help="prefix for access logs")
+    p.add_argument("--expire-days", type=int, help="lifecycle: expire credentials after N days")
+    p.add_argument("--allowed-cidr", action="append", help="bucket policy: deny other source IPs")
+    p.add_argument(
+        "--no-require-tls",
+        action="store_true",
+        help="omit the bucket-policy deny on plain HTTP (only for local doubles)",
+    )
+    p.add_argument(
+        "--document",
+        choices=["all", "bucket-policy", "lifecycle", "logging"],
+        default="all",
+        help="render: print one document only (JSON or XML)",
+    )
+    p.add_argument("--delete-data", action="store_true", help="offboard: also delete objects")
+    return p
+
+
+def _load_jwks(jwks_file: str | None, jwks_url: str | None) -> dict[str, Any]:
+    try:
+        if jwks_file:
+            with open(jwks_file, encoding="utf-8") as fh:
+                data = json.load(fh)
+        elif jwks_url:
+            with urllib.request.urlopen(jwks_url, timeout=10) as resp:  # noqa: S310
+                data = json.loads(resp.read())
+        else:
+            raise ConfigurationError("give the issuer's JWKS with --jwks-file or --jwks-url")
+    except (OSError, ValueError) as exc:
+        raise ConfigurationError(f"could not read the JWKS: {exc}") from None
+    if not isinstance(data, dict) or not isinstance(data.get("keys"), list):
+        raise ConfigurationError("the JWKS must be a JSON object with a 'keys' list")
+    return data
+
+
+def deployment_from_args(args: argparse.Namespace) -> Deployment:
+    cfg: dict[str, Any] = {}
+    if args.config:
+        try:
+            with open(args.config, encoding="utf-8") as fh:
+                cfg = json.load(fh)
+        except (OSError, ValueError) as exc:
+            raise ConfigurationError(f"could not read --config {args.config}: {exc}") from None
+
+    def opt(name: str) -> Any:
+        value = getattr(args, name)
+        return value if value not in (None, False, []) else cfg.get(name.replace("_", "-"))
+
+    url = opt("url")
+    if not url:
+        raise ConfigurationError(
+            "give the bucket with --url cos://BUCKET-APPID?region=..&owner_uin=.."
+        )
+    settings = parse_settings(
+        StoreTarget(url=url, wallet="0x" + "0" * 40, options={"mode": "role-per-tenant"})
+    )
+    issuer = opt("issuer")
+    audiences = opt("audience")
+    if not issuer or not audiences:
+        raise ConfigurationError("give the OIDC issuer and audience: --issuer URL --audience AUD")
+    if isinstance(audiences, str):
+        audiences = [audiences]
+    return Deployment(
+        settings=settings,
+        issuer=issuer,
+        audiences=tuple(audiences),
+        jwks=_load_jwks(opt("jwks_file"), opt("jwks_url")),
+        vendor_principals=tuple(opt("vendor_principal") or ()),
+        log_bucket=opt("log_bucket"),
+        log_prefix=opt("log_prefix") or "",
+        expire_days=opt("expire_days"),
+        require_tls=not opt("no_require_tls"),
+        allowed_cidrs=tuple(opt("allowed_cidr") or ()),
+    )
+
+
+def main(argv: list[str], *, stdout: TextIO | None = None, keys: StaticKeys | None = None) -> int:
+    out = stdout or sys.stdout
+    parser = _parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    try:
+        if args.command in ("onboard", "offboard") and not args.wallet:
+            parser.print_usage(sys.stderr)
+            print(f"error: {args.command} needs a WALLET", file=sys.stderr)
+            return 2
+        d = deployment_from_args(args)
+        if args.command == "render":
+            wallets = [args.wallet] if args.wallet else []
+            if args.document == "bucket-policy":
+                print(json.dumps(d.bucket_policy(), indent=2), file=out)
+            elif args.document == "lifecycle":
+                print(to_xml("LifecycleConfiguration", d.lifecycle()), file=out)
+            elif args.document == "logging":
+                print(to_xml("BucketLoggingStatus", d.logging() or {}), file=out)
+            else:
+                print(json.dumps(d.render(wallets), indent=2), file=out)
+            return 0
+        prov = Provisioner(d, keys or static_keys({}, what="portable-creds admin cos"))
+        if args.command == "verify":
+            drift = prov.verify()
+            for line in drift:
+                print(f"DRIFT: {line}", file=out)
+            print(
+                "verify: OK, deployed matches rendered"
+                if not drift
+                else f"verify: {len(drift)} difference(s); run apply/onboard",
+                file=out,
+            )
+            return 1 if drift else 0
+        if args.command == "apply":
+            done = prov.apply()
+        elif args.command == "onboard":
+            done = prov.onboard(args.wallet)
+        else:
+            done = prov.offboard(args.wallet, delete_data=args.delete_data)
+        for line in done or ["nothing to do"]:
+            print(line, file=out)
+        return 0
+    except PortableCredsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,306 @@
+"""``ObjectStore`` over cos-python-sdk-v5.
+
+Decisions forced by the SDK (see docs/tencent.md): credentials are passed as SecretId/SecretKey/
+Token and swapped with ``conf.set_credential`` (``CredentialInstance`` never sends the token);
+the SDK's own retries are off (they sleep 1+2+3 s per 5xx) and replaced by a bounded loop here;
+bodies are read whole from the raw stream (``StreamBody.read(n)`` returns one chunk); list
+results are strings.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import random
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, TypeVar
+
+from qcloud_cos import CosConfig, CosS3Client
+from qcloud_cos.cos_exception import CosClientError, CosServiceError
+
+from portable_creds.driver import (
+    Capabilities,
+    CredentialsProvider,
+    ObjectInfo,
+    ObjectStore,
+    StoredObject,
+    TemporaryCredentials,
+)
+from portable_creds.errors import (
+    ConfigurationError,
+    CredentialsError,
+    ExpiredCredentials,
+    PortableCredsError,
+    PreconditionFailed,
+    RemoteUnavailable,
+    TransientError,
+)
+
+from . import sdklog
+from .errors import cos_error, tencent_code
+from .federation import Scope, VendedProvider
+from .settings import CosSettings
+
+T = TypeVar("T")
+
+sdklog.install()
+
+
+class _RWLock:
+    """Requests share; a credential swap is exclusive, so no request signs with half-new keys."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._readers = 0
+        self._writer = False
+
+    def acquire_read(self) -> None:
+        with self._cond:
+            while self._writer:
+                self._cond.wait()
+            self._readers += 1
+
+    def release_read(self) -> None:
+        with self._cond:
+            self._readers -= 1
+            if self._readers == 0:
+                self._cond.notify_all()
+
+    def acquire_write(self) -> None:
+        with self._cond:
+            while self._writer or self._readers:
+                self._cond.wait()
+            self._writer = True
+
+    def release_write(self) -> None:
+        with self._cond:
+            self._writer = False
+            self._cond.notify_all()
+
+
+class CosObjectStore(ObjectStore):
+    def __init__(
+        self,
+        settings: CosSettings,
+        provider: CredentialsProvider,
+        *,
+        federated: bool,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.settings = settings
+        self._provider = provider
+        self._federated = federated
+        self._sleep = sleep
+        self.capabilities = Capabilities(
+            create_only=True,
+            if_match=settings.if_match,
+            federation=federated,
+            server_side_isolation=federated,
+            scoped_credentials="cloud" if isinstance(provider, VendedProvider) else "none",
+            max_object_size=None,
+        )
+        creds = provider.credentials()
+        self._current: TemporaryCredentials = creds
+        kwargs: dict[str, Any] = {
+            "Region": settings.region,
+            "SecretId": creds.access_key_id,
+            "SecretKey": creds.secret_access_key,
+            "Token": creds.session_token,
+            "Scheme": settings.scheme,
+            "Timeout": settings.timeout,
+        }
+        if settings.ip:
+            kwargs["IP"] = settings.ip
+            kwargs["Port"] = settings.port
+        self._conf = CosConfig(**kwargs)
+        self._client = CosS3Client(self._conf, retry=0)
+        self._rw = _RWLock()
+        self.attempts = 0
+
+    @property
+    def credentials_provider(self) -> CredentialsProvider:
+        return self._provider
+
+    @property
+    def backend_id(self) -> str:
+        return self.settings.backend_id
+
+    # credentials --------------------------------------------------------------------------
+    def _refresh(self) -> None:
+        creds = self._provider.credentials()
+        if creds is self._current:
+            return
+        self._rw.acquire_write()
+        try:
+            self._conf.set_credential(
+                creds.access_key_id, creds.secret_access_key, creds.session_token
+            )
+            self._current = creds
+        finally:
+            self._rw.release_write()
+
+    # the retry loop -----------------------------------------------------------------------
+    def _call(self, operation: str, key: str, fn: Callable[[], T]) -> T:
+        started = time.monotonic()
+        attempt = 0
+        refreshed = False
+        while True:
+            self._refresh()
+            self._rw.acquire_read()
+            self.attempts += 1
+            try:
+                return fn()
+            except (CosServiceError, CosClientError) as exc:
+                err: PortableCredsError = cos_error(exc, operation, key)
+            finally:
+                self._rw.release_read()
+            if (
+                isinstance(err, ExpiredCredentials | CredentialsError)
+                and self._federated
+                and not refreshed
+                and tencent_code(err) in ("ExpiredToken", "InvalidToken")
+            ):
+                refreshed = True
+                self._provider.invalidate()
+                continue
+            if not isinstance(err, TransientError):
+                raise err
+            attempt += 1
+            delay = min(1.0, 0.05 * 2**attempt) * (0.5 + random.random() / 2)
+            elapsed = time.monotonic() - started
+            if attempt > self.settings.retries or elapsed + delay > self.settings.max_elapsed:
+                raise RemoteUnavailable(
+                    f"{err.message}; gave up after {attempt} attempts in {elapsed:.1f}s",
+                    request_id=err.request_id,
+                ) from err
+            self._sleep(delay)
+
+    # ObjectStore --------------------------------------------------------------------------
+    def put(
+        self,
+        key: str,
+        data: bytes,
+        *,
+        if_none_match: bool = False,
+        if_match: str | None = None,
+    ) -> str:
+        digest = hashlib.md5(data).digest()
+        # Content-MD5 (computed once, not again by the SDK): COS refuses a corrupted upload
+        # instead of storing it; the envelope's AEAD would only notice at the next read.
+        kwargs: dict[str, Any] = {"ContentMD5": base64.b64encode(digest).decode()}
+        if if_match is not None:
+            if not self.settings.if_match:
+                raise ConfigurationError(
+                    "this cos:// store was not opened with if_match=true: COS If-Match on PUT "
+                    "is not documented; enable it only for endpoints known to honour it"
+                )
+            kwargs["IfMatch"] = if_match
+        if if_none_match:
+            if self.settings.create_only == "if-none-match":
+                kwargs["IfNoneMatch"] = "*"
+            else:
+                kwargs["Metadata"] = {"x-cos-forbid-overwrite": "true"}
+        expected = '"' + digest.hex() + '"'
+        bucket = self.settings.bucket
+
+        sent = 0
+
+        def once() -> str:
+            nonlocal sent
+            sent += 1
+            resp = self._client.put_object(Bucket=bucket, Body=data, Key=key, **kwargs)
+            return str(resp.get("ETag") or expected)
+
+        try:
+            return self._call("PUT", key, once)
+        except PreconditionFailed:
+            if if_none_match and sent > 1:
+                # An earlier attempt may have landed before the connection dropped.
+                info = self.head(key)
+                if info.etag == expected:
+                    return info.etag
+            raise
+
+    def get(self, key: str) -> StoredObject:
+        bucket = self.settings.bucket
+
+        def once() -> StoredObject:
+            resp = self._client.get_object(Bucket=bucket, Key=key)
+            data = resp["Body"].get_raw_stream().read()
+            length = resp.get("Content-Length")
+            if length is not None and int(length) != len(data):
+                raise CosClientError("truncated body")
+            return StoredObject(data=data, etag=str(resp.get("ETag") or ""))
+
+        return self._call("GET", key, once)
+
+    def head(self, key: str) -> ObjectInfo:
+        bucket = self.settings.bucket
+
+        def once() -> ObjectInfo:
+            resp = self._client.head_object(Bucket=bucket, Key=key)
+            return ObjectInfo(
+                key=key, size=int(resp.get("Content-Length") or 0), etag=str(resp.get("ETag") or "")
+            )
+
+        return self._call("HEAD", key, once)
+
+    def delete(self, key: str) -> None:
+        bucket = self.settings.bucket
+        self._call("DELETE", key, lambda: self._client.delete_object(Bucket=bucket, Key=key))
+
+    def list(self, prefix: str) -> Iterator[ObjectInfo]:
+        bucket = self.settings.bucket
+        marker = ""
+        while True:
+            page: dict[str, Any] = self._call(
+                "LIST",
+                prefix,
+                lambda m=marker: self._client.list_objects(  # type: ignore[misc]
+                    Bucket=bucket, Prefix=prefix, Marker=m, MaxKeys=self.settings.page_size
+                ),
+            )
+            contents = page.get("Contents") or []
+            for item in contents:
+                yield ObjectInfo(
+                    key=str(item["Key"]),
+                    size=int(item.get("Size") or 0),
+                    etag=str(item.get("ETag") or ""),
+                )
+            if str(page.get("IsTruncated", "false")).lower() != "true":
+                return
+            next_marker = page.get("NextMarker") or (contents[-1]["Key"] if contents else None)
+            if not next_marker or next_marker == marker:
+                return
+            marker = str(next_marker)
+
+    def scoped(self, keys: Sequence[str], *, read_only: bool) -> ObjectStore:
+        """Credentials narrowed by the vendor's session policy to exactly ``keys``.
+
+        Only in token-vendor mode: ``AssumeRoleWithWebIdentity`` takes no ``Policy``, so a
+        role-per-tenant session cannot be narrowed in the cloud.
+        """
+        if not isinstance(self._provider, VendedProvider):
+            return super().scoped(keys, read_only=read_only)
+        provider = self._provider.narrowed(Scope(tuple(keys), read_only))
+        return CosObjectStore(self.settings, provider, federated=True, sleep=self._sleep)
+
+    def exported_credentials(self) -> dict[str, str]:
+        """Current credentials as environment variables (the SDKs' names, plus the token)."""
+        creds = self._provider.credentials()
+        out = {
+            "TENCENTCLOUD_SECRET_ID": creds.access_key_id,
+            "TENCENTCLOUD_SECRET_KEY": creds.secret_access_key,
+            "COS_REGION": self.settings.region,
+            "COS_BUCKET": self.settings.bucket,
+        }
+        if creds.session_token:
+            out["TENCENTCLOUD_SESSION_TOKEN"] = creds.session_token
+        if creds.expiration is not None:
+            out["TENCENTCLOUD_EXPIRATION"] = creds.expiration.isoformat()
+        return out
+
+    def close(self) -> None:
+        """The SDK shares one pooled session per process; nothing of ours to release."""

@@ -1,0 +1,115 @@
+"""The ``cos`` / ``tencent`` driver: URL -> federated credentials -> ``CosObjectStore``."""
+
+from __future__ import annotations
+
+import time
+from typing import Any, ClassVar
+
+from portable_creds.driver import CredentialsProvider, Driver, StoreTarget
+from portable_creds.errors import ConfigurationError
+from portable_creds.names import validate_wallet
+
+from .cos_store import CosObjectStore
+from .federation import (
+    JwksSource,
+    StaticProvider,
+    TokenVendor,
+    VendedProvider,
+    Vendor,
+    WebIdentityProvider,
+)
+from .policies import BucketRef
+from .settings import CosSettings, parse_settings, static_keys
+from .tcapi import TcApi
+
+
+def sts_client(settings: CosSettings, keys: Any = None) -> TcApi:
+    return TcApi(
+        "sts",
+        settings.region,
+        keys,
+        endpoint=settings.api_endpoint,
+        scheme=settings.api_scheme,
+        timeout=settings.timeout,
+        retries=settings.retries,
+        max_elapsed=settings.max_elapsed,
+    )
+
+
+def build_vendor(settings: CosSettings, options: dict[str, Any]) -> TokenVendor:
+    """A ``TokenVendor`` from URL options plus the vendor's key (options or environment).
+
+    Only for the trusted process that owns the vendor key; see ``federation`` for why.
+    """
+    if not settings.issuer or not settings.audience:
+        raise ConfigurationError("token-vendor mode needs issuer= and audience= options")
+    jwks = options.get("jwks")
+    if jwks is None and settings.jwks_url is None:
+        raise ConfigurationError("token-vendor mode needs jwks_url= (or a jwks= option)")
+    keys = static_keys(options, what="the token vendor")
+    return TokenVendor(
+        sts_client(settings, keys),
+        role_arn=settings.role_arn_prefix + settings.vendor_role,
+        bucket=BucketRef(settings.bucket, settings.appid, settings.region),
+        prefix=settings.prefix,
+        issuer=settings.issuer,
+        audience=settings.audience,
+        jwks=JwksSource(jwks, settings.jwks_url),
+        wallet_claim=settings.wallet_claim,
+        duration=settings.duration,
+        clock=options.get("clock") or time.time,
+    )
+
+
+class CosDriver(Driver):
+    """Tencent COS with CAM/STS federation. URL: ``cos://BUCKET-APPID?region=...&mode=...``."""
+
+    name: ClassVar[str] = "cos"
+
+    def provider_for(self, target: StoreTarget, settings: CosSettings) -> CredentialsProvider:
+        options = dict(target.options)
+        clock = options.get("clock") or time.time
+        if settings.mode == "static":
+            return StaticProvider(static_keys(options, what="the administrative cos:// view"))
+        assert target.wallet is not None
+        wallet = validate_wallet(target.wallet)
+        if target.token is None:
+            raise ConfigurationError(
+                f"cos:// mode={settings.mode} needs token= (a callable returning the tenant's "
+                "OIDC JWT)"
+            )
+        if settings.mode == "role-per-tenant":
+            return WebIdentityProvider(
+                sts_client(settings),
+                provider_id=settings.provider,
+                role_arn=settings.role_arn_prefix + settings.tenant_role_name(wallet),
+                token=target.token,
+                session_name=f"pc-{wallet}",
+                duration=settings.duration,
+                margin=settings.refresh_margin,
+                clock=clock,
+            )
+        vendor = options.get("vendor")
+        if vendor is None and settings.vendor_url:
+            from .vendor_service import HttpVendor
+
+            vendor = HttpVendor(settings.vendor_url, timeout=settings.timeout)
+        if vendor is None:
+            # In-process vendor: this process holds the vendor key and is the trusted party.
+            vendor = build_vendor(settings, options)
+        if not isinstance(vendor, Vendor):
+            raise ConfigurationError("the vendor= option must be a portable_creds_tencent Vendor")
+        return VendedProvider(
+            vendor, wallet=wallet, token=target.token, margin=settings.refresh_margin, clock=clock
+        )
+
+    def open_object_store(self, target: StoreTarget) -> CosObjectStore:
+        settings = parse_settings(target)
+        provider = self.provider_for(target, settings)
+        return CosObjectStore(settings, provider, federated=settings.mode != "static")
+
+    @classmethod
+    def admin_main(cls, argv: list[str]) -> int:
+        from .admin import main
+
+        return main(argv)

@@ -1,0 +1,172 @@
+"""Mapping Tencent failures into ``portable_creds.errors`` by HTTP status and error code.
+
+Never by message text. The original code is kept on the exception (``tencent_code``) so
+callers that need finer distinctions (the provisioner) can branch on it too.
+"""
+
+from __future__ import annotations
+
+from qcloud_cos.cos_exception import CosClientError, CosServiceError
+
+from portable_creds.errors import (
+    AccessDenied,
+    ConfigurationError,
+    CredentialsError,
+    ExpiredCredentials,
+    InvalidToken,
+    NotFound,
+    PortableCredsError,
+    PreconditionFailed,
+    TransientError,
+)
+
+_TRANSIENT_API = {
+    "ClientNetworkError",
+    "ServerNetworkError",
+    "InternalError",
+    "RequestLimitExceeded",
+    "RequestLimitExceeded.UinLimitExceeded",
+    "RequestLimitExceeded.GlobalRegionUinLimitExceeded",
+    "ResourceUnavailable",
+}
+_TRANSIENT_COS = {"SlowDown", "ServiceUnavailable", "InternalError", "RequestTimeout"}
+
+
+def tencent_code(exc: BaseException) -> str | None:
+    value = exc.__dict__.get("tencent_code")
+    return value if isinstance(value, str) else None
+
+
+def _tag(err: PortableCredsError, code: str) -> PortableCredsError:
+    err.__dict__["tencent_code"] = code
+    return err
+
+
+def api_error(
+    service: str, action: str, code: str, message: str, request_id: str | None
+) -> PortableCredsError:
+    """A Tencent Cloud API 3.0 error (STS/CAM) as a typed error."""
+    where = f"Tencent {service} {action} refused ({code})"
+    rid = request_id or None
+    if code in _TRANSIENT_API or code.startswith(("InternalError", "RequestLimitExceeded")):
+        return _tag(
+            TransientError(f"{where}: temporary failure, retry later", request_id=rid), code
+        )
+    if code == "InvalidParameter.WebIdentityTokenError":
+        return _tag(
+            InvalidToken(
+                f"{where}: the OIDC token was rejected (bad signature, issuer, audience or "
+                "expired); obtain a fresh token from your identity provider",
+                request_id=rid,
+            ),
+            code,
+        )
+    if code in ("ResourceNotFound.RoleNotFound", "ResourceNotFound.RoleNotExist"):
+        return _tag(
+            ConfigurationError(
+                f"{where}: the CAM role does not exist; onboard the wallet with "
+                "`portable-creds admin cos onboard WALLET` or check vendor_role/role_prefix",
+                request_id=rid,
+            ),
+            code,
+        )
+    if code.startswith("ResourceNotFound"):
+        return _tag(NotFound(f"{where}: {message or 'not found'}", request_id=rid), code)
+    if code == "AuthFailure.TokenFailure":
+        return _tag(
+            ExpiredCredentials(
+                f"{where}: the temporary credentials are expired or their token is wrong; "
+                "refresh them",
+                request_id=rid,
+            ),
+            code,
+        )
+    if code in ("AuthFailure.UnauthorizedOperation", "UnauthorizedOperation") or code.startswith(
+        "UnauthorizedOperation"
+    ):
+        return _tag(
+            AccessDenied(f"{where}: not permitted by CAM policy or role trust", request_id=rid),
+            code,
+        )
+    if code.startswith("AuthFailure"):
+        return _tag(
+            CredentialsError(
+                f"{where}: the API key or signature was rejected; check SecretId/SecretKey "
+                "and the system clock",
+                request_id=rid,
+            ),
+            code,
+        )
+    if code.startswith(("InvalidParameter", "MissingParameter", "UnsupportedOperation")):
+        return _tag(
+            ConfigurationError(f"{where}: {message or 'invalid parameter'}", request_id=rid), code
+        )
+    return _tag(
+        PortableCredsError(f"{where}: {message or 'unexpected error'}", request_id=rid), code
+    )
+
+
+def cos_error(
+    exc: CosServiceError | CosClientError, operation: str, key: str
+) -> PortableCredsError:
+    """A COS SDK exception as a typed error. Retry decisions use ``TransientError``."""
+    if isinstance(exc, CosClientError) and not isinstance(exc, CosServiceError):
+        return _tag(
+            TransientError(f"COS {operation} {key!r}: network error talking to COS"), "ClientError"
+        )
+    assert isinstance(exc, CosServiceError)
+    status = int(exc.get_status_code() or 0)
+    code = str(exc.get_error_code() or "Unknown")
+    rid = exc.get_request_id()
+    rid = rid if rid and rid != "Unknown" else None
+    where = f"COS {operation} {key!r} failed ({status} {code})"
+    if code == "NoSuchBucket":
+        return _tag(
+            ConfigurationError(
+                f"{where}: the bucket does not exist; check the cos:// URL", request_id=rid
+            ),
+            code,
+        )
+    if status == 404 or code in ("NoSuchKey", "NoSuchResource"):
+        return _tag(NotFound(f"{where}: no such object or configuration", request_id=rid), code)
+    if code in ("FileAlreadyExists", "PreconditionFailed") or (
+        status in (409, 412)
+        and code
+        in (
+            "Unknown",
+            "ConditionalRequestConflict",
+        )
+    ):
+        return _tag(
+            PreconditionFailed(f"{where}: the object exists or changed meanwhile", request_id=rid),
+            code,
+        )
+    if code == "ExpiredToken":
+        return _tag(
+            ExpiredCredentials(
+                f"{where}: temporary credentials expired; refreshing", request_id=rid
+            ),
+            code,
+        )
+    if code in (
+        "InvalidAccessKeyId",
+        "SignatureDoesNotMatch",
+        "InvalidToken",
+        "InvalidSecurityToken",
+    ):
+        return _tag(
+            CredentialsError(
+                f"{where}: credentials rejected; check keys, token and clock", request_id=rid
+            ),
+            code,
+        )
+    if code == "AccessDenied" or (code == "Unknown" and status == 403):
+        return _tag(
+            AccessDenied(
+                f"{where}: denied by CAM/bucket policy for these credentials", request_id=rid
+            ),
+            code,
+        )
+    if status >= 500 or status == 429 or code in _TRANSIENT_COS:
+        return _tag(TransientError(f"{where}: temporary failure", request_id=rid), code)
+    return _tag(PortableCredsError(f"{where}: unexpected COS error", request_id=rid), code)

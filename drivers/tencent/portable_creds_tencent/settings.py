@@ -1,0 +1,183 @@
+"""What the COS driver reads from a ``cos://`` URL and ``open_store`` options, checked once."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Mapping
+from typing import Any, Literal
+
+import attrs
+
+from portable_creds.driver import StoreTarget
+from portable_creds.errors import ConfigurationError
+from portable_creds.names import validate_prefix
+
+Mode = Literal["role-per-tenant", "token-vendor", "static"]
+CreateOnly = Literal["forbid-overwrite", "if-none-match"]
+
+_BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9-]*-(\d+)$")
+_REGION_RE = re.compile(r"^[a-z]+(-[a-z0-9]+)+$")
+
+
+def _int(params: Mapping[str, str], name: str, default: int, lo: int, hi: int) -> int:
+    raw = params.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigurationError(f"cos:// option {name}={raw!r} must be an integer") from None
+    if not lo <= value <= hi:
+        raise ConfigurationError(f"cos:// option {name}={value} must be between {lo} and {hi}")
+    return value
+
+
+def _bool(params: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = params.get(name)
+    if raw is None or raw == "":
+        return default
+    if raw.lower() in ("1", "true", "yes", "on"):
+        return True
+    if raw.lower() in ("0", "false", "no", "off"):
+        return False
+    raise ConfigurationError(f"cos:// option {name}={raw!r} must be true or false")
+
+
+@attrs.frozen(repr=False)
+class StaticKeys:
+    """A permanent (or externally managed temporary) API key. ``repr`` hides the secret."""
+
+    secret_id: str
+    secret_key: str
+    token: str | None = None
+
+    def __repr__(self) -> str:
+        return f"StaticKeys(secret_id={self.secret_id!r}, secret_key=<hidden>)"
+
+
+@attrs.frozen
+class CosSettings:
+    bucket: str
+    appid: str
+    region: str
+    mode: Mode
+    prefix: str = "bots"
+    owner_uin: str | None = None
+    provider: str = "portable-creds"
+    role_prefix: str = "portable-creds-"
+    vendor_role: str = "portable-creds-vendor"
+    scheme: str = "https"
+    ip: str | None = None
+    port: int | None = None
+    api_endpoint: str | None = None
+    api_scheme: str = "https"
+    duration: int = 3600
+    refresh_margin: int = 300
+    retries: int = 3
+    timeout: int = 10
+    max_elapsed: float = 8.0
+    create_only: CreateOnly = "forbid-overwrite"
+    if_match: bool = False
+    issuer: str | None = None
+    audience: str | None = None
+    jwks_url: str | None = None
+    vendor_url: str | None = None
+    wallet_claim: str = "sub"
+    page_size: int = 1000
+
+    @property
+    def role_arn_prefix(self) -> str:
+        return f"qcs::cam::uin/{self.owner_uin}:roleName/"
+
+    def tenant_role_name(self, wallet: str) -> str:
+        return f"{self.role_prefix}{wallet}"
+
+    @property
+    def backend_id(self) -> str:
+        where = f"&endpoint={self.ip}:{self.port}" if self.ip else ""
+        return f"cos://{self.bucket}?region={self.region}{where}"
+
+
+def parse_settings(target: StoreTarget) -> CosSettings:
+    """Validate the URL; errors say which option to fix."""
+    params = target.params
+    bucket = target.location.strip("/")
+    m = _BUCKET_RE.match(bucket)
+    if m is None:
+        raise ConfigurationError(
+            f"cos:// bucket {bucket!r} must be the full COS name BUCKET-APPID, e.g. "
+            "cos://creds-1250000000?region=ap-guangzhou"
+        )
+    region = target.require("region")
+    if not _REGION_RE.match(region):
+        raise ConfigurationError(f"cos:// region {region!r} is not a COS region like ap-guangzhou")
+    default_mode = "static" if target.wallet is None else "role-per-tenant"
+    mode = params.get("mode") or default_mode
+    if mode not in ("role-per-tenant", "token-vendor", "static"):
+        raise ConfigurationError(
+            f"cos:// mode={mode!r}: use role-per-tenant, token-vendor or static"
+        )
+    if target.wallet is None:
+        mode = "static"
+    owner = params.get("owner_uin")
+    if mode != "static" and not owner:
+        raise ConfigurationError(
+            f"cos:// mode={mode} needs owner_uin=<account UIN> to build role ARNs"
+        )
+    if owner is not None and not owner.isdigit():
+        raise ConfigurationError("cos:// owner_uin must be the numeric account UIN")
+    scheme = params.get("scheme") or "https"
+    if scheme not in ("http", "https"):
+        raise ConfigurationError("cos:// scheme must be http or https")
+    ip = params.get("ip") or None
+    port = _int(params, "port", 0, 1, 65535) if params.get("port") else None
+    api_endpoint = params.get("sts_endpoint") or (f"{ip}:{port}" if ip and port else None)
+    create_only = params.get("create_only") or "forbid-overwrite"
+    if create_only not in ("forbid-overwrite", "if-none-match"):
+        raise ConfigurationError("cos:// create_only must be forbid-overwrite or if-none-match")
+    prefix = validate_prefix(params.get("prefix") or "bots")
+    return CosSettings(
+        bucket=bucket,
+        appid=m.group(1),
+        region=region,
+        mode=mode,  # type: ignore[arg-type]
+        prefix=prefix,
+        owner_uin=owner,
+        provider=params.get("provider") or "portable-creds",
+        role_prefix=params.get("role_prefix") or "portable-creds-",
+        vendor_role=params.get("vendor_role") or "portable-creds-vendor",
+        scheme=scheme,
+        ip=ip,
+        port=port,
+        api_endpoint=api_endpoint,
+        api_scheme=params.get("sts_scheme") or scheme,
+        duration=_int(params, "duration", 3600, 60, 43200),
+        refresh_margin=_int(params, "refresh_margin", 300, 0, 43200),
+        retries=_int(params, "retries", 3, 0, 10),
+        timeout=_int(params, "timeout", 10, 1, 300),
+        create_only=create_only,  # type: ignore[arg-type]
+        if_match=_bool(params, "if_match", False),
+        issuer=params.get("issuer") or None,
+        audience=params.get("audience") or None,
+        jwks_url=params.get("jwks_url") or None,
+        vendor_url=params.get("vendor_url") or None,
+        wallet_claim=params.get("wallet_claim") or "sub",
+        page_size=_int(params, "page_size", 1000, 1, 1000),
+    )
+
+
+def static_keys(options: Mapping[str, Any], *, what: str) -> StaticKeys:
+    """Permanent keys from ``open_store`` options or the SDK's usual environment variables."""
+    sid = options.get("secret_id") or os.environ.get("TENCENTCLOUD_SECRET_ID")
+    skey = options.get("secret_key") or os.environ.get("TENCENTCLOUD_SECRET_KEY")
+    token = options.get("session_token") or os.environ.get("TENCENTCLOUD_SESSION_TOKEN")
+    if not sid or not skey:
+        raise ConfigurationError(
+            f"{what} needs Tencent API keys: set TENCENTCLOUD_SECRET_ID and "
+            "TENCENTCLOUD_SECRET_KEY (or pass secret_id=/secret_key= to open_store)"
+        )
+    return StaticKeys(str(sid), str(skey), str(token) if token else None)
+
+
+Clock = Callable[[], float]

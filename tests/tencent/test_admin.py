@@ -1,0 +1,206 @@
+"""The provisioner: rendered documents, apply/verify/onboard/offboard against the double,
+and the command line run as a subprocess."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+from portable_creds_tencent import admin
+from portable_creds_tencent.driver import CosDriver
+from portable_creds_tencent.settings import StaticKeys
+from tencentcloud.cam.v20190116 import models as cam_models
+
+from portable_creds.errors import ConfigurationError
+
+from . import sdk
+from .conftest import AUDIENCE, ISSUER, WALLET_A, WALLET_B, Env, key
+
+
+@pytest.fixture
+def config(env: Env, tmp_path: Path) -> Path:
+    jwks = tmp_path / "jwks.json"
+    jwks.write_text(json.dumps(env.idp.jwks()))
+    cfg = tmp_path / "deploy.json"
+    cfg.write_text(
+        json.dumps(
+            {
+                "url": env.url,
+                "issuer": ISSUER,
+                "audience": [AUDIENCE],
+                "jwks-file": str(jwks),
+                "vendor-principal": list(env.deployment.vendor_principals),
+                "log-bucket": env.deployment.log_bucket,
+                "allowed-cidr": ["127.0.0.0/8"],
+                "no-require-tls": True,
+            }
+        )
+    )
+    return cfg
+
+
+def run(env: Env, *args: str) -> subprocess.CompletedProcess[str]:
+    """In-process through ``admin.main`` (the function ``CosDriver.admin_main`` dispatches to)."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stderr(err):
+        code = admin.main(
+            list(args),
+            stdout=out,
+            keys=StaticKeys(env.double.root.secret_id, env.double.root.secret_key),
+        )
+    return subprocess.CompletedProcess(list(args), code, out.getvalue(), err.getvalue())
+
+
+def run_subprocess(env: Env, *args: str) -> subprocess.CompletedProcess[str]:
+    """Through the real CLI (``portable-creds admin cos ...``) when installed."""
+    environ = dict(
+        os.environ,
+        TENCENTCLOUD_SECRET_ID=env.double.root.secret_id,
+        TENCENTCLOUD_SECRET_KEY=env.double.root.secret_key,
+    )
+    cli = Path(sys.executable).parent / "portable-creds"
+    cmd = (
+        [str(cli), "admin", "cos"]
+        if cli.exists()
+        else [sys.executable, "-m", "portable_creds_tencent.admin"]
+    )
+    return subprocess.run(
+        [*cmd, *args], capture_output=True, text=True, env=environ, timeout=120, check=False
+    )
+
+
+def test_render_documents(env: Env, config: Path) -> None:
+    proc = run(env, "render", WALLET_A, "--config", str(config))
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    role = doc["tenant_roles"][0]
+    assert role["RoleName"] == f"portable-creds-{WALLET_A}"
+    trust = role["TrustPolicy"]["statement"][0]
+    assert trust["action"] == ["name/sts:AssumeRoleWithWebIdentity"]
+    assert trust["principal"] == {
+        "federated": [f"qcs::cam::uin/{env.double.owner_uin}:oidc-provider/portable-creds"]
+    }
+    assert trust["condition"]["string_equal"] == {
+        "oidc:iss": [ISSUER],
+        "oidc:aud": [AUDIENCE],
+        "oidc:sub": [WALLET_A],
+    }
+    base = f"qcs::cos:{env.double.region}:uid/{env.double.appid}:{env.bucket}/"
+    objects, listing = role["Policy"]["statement"]
+    assert objects["resource"] == [f"{base}bots/{WALLET_A}/*"]
+    assert set(objects["action"]) == {
+        "name/cos:PutObject",
+        "name/cos:GetObject",
+        "name/cos:HeadObject",
+        "name/cos:DeleteObject",
+    }
+    assert listing["action"] == ["name/cos:GetBucket"] and listing["resource"] == [base]
+    assert listing["condition"] == {"string_like": {"cos:prefix": f"bots%2F{WALLET_A}%2F*"}}
+    vendor = doc["vendor_role"]
+    assert vendor["Policy"]["statement"][0]["resource"] == [f"{base}bots/*"]
+    assert vendor["TrustPolicy"]["statement"][0]["principal"] == {
+        "qcs": list(env.deployment.vendor_principals)
+    }
+    assert doc["oidc_provider"]["ClientId"] == [AUDIENCE]
+    assert json.loads(__import__("base64").b64decode(doc["oidc_provider"]["IdentityKey"])) == (
+        env.idp.jwks()
+    )
+    deny = doc["bucket_policy"]["statement"]
+    assert [s["condition"] for s in deny] == [{"ip_not_equal": {"qcs:ip": ["127.0.0.0/8"]}}]
+    lifecycle = ET.fromstring(doc["lifecycle_xml"])
+    assert [r.findtext("Filter/Prefix") for r in lifecycle.findall("Rule")] == ["bots/"]
+    xml = run(env, "render", "--config", str(config), "--document", "lifecycle")
+    assert ET.fromstring(xml.stdout).tag == "LifecycleConfiguration"
+
+
+def test_render_with_tls_and_expiry(env: Env, config: Path) -> None:
+    cfg = json.loads(config.read_text())
+    del cfg["no-require-tls"]
+    cfg["expire-days"] = 90
+    config.write_text(json.dumps(cfg))
+    doc = json.loads(run(env, "render", "--config", str(config)).stdout)
+    conditions = [s["condition"] for s in doc["bucket_policy"]["statement"]]
+    assert {"bool_equal": {"cos:secure-transport": "false"}} in conditions
+    assert doc["lifecycle"]["Rule"][1]["Expiration"] == {"Days": "90"}
+
+
+def test_verify_is_clean_then_reports_and_repairs_drift(env: Env, config: Path) -> None:
+    proc = run(env, "verify", "--config", str(config))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    root = sdk.root_cos(env.double)
+    root.put_bucket_policy(
+        Bucket=env.bucket,
+        Policy={
+            "version": "2.0",
+            "statement": [
+                {
+                    "effect": "deny",
+                    "principal": {"qcs": ["*"]},
+                    "action": ["name/cos:DeleteBucket"],
+                    "resource": ["*"],
+                }
+            ],
+        },
+    )
+    upd = cam_models.UpdateAssumeRolePolicyRequest()
+    upd.RoleName = f"portable-creds-{WALLET_B}"
+    upd.PolicyDocument = json.dumps(
+        {
+            "version": "2.0",
+            "statement": [
+                {
+                    "effect": "allow",
+                    "action": ["name/sts:AssumeRoleWithWebIdentity"],
+                    "principal": {"federated": ["qcs::cam::uin/1:oidc-provider/x"]},
+                }
+            ],
+        }
+    )
+    sdk.cam(env.double).UpdateAssumeRolePolicy(upd)
+    proc = run(env, "verify", "--config", str(config))
+    assert proc.returncode == 1
+    assert "DRIFT: bucket policy differs" in proc.stdout
+    assert f"DRIFT: role portable-creds-{WALLET_B} trust policy differs" in proc.stdout
+    assert run(env, "apply", "--config", str(config)).returncode == 0
+    fixed = run(env, "onboard", WALLET_B, "--config", str(config))
+    assert fixed.returncode == 0 and "updated trust policy" in fixed.stdout
+    assert run(env, "verify", "--config", str(config)).returncode == 0
+
+
+def test_apply_is_idempotent(env: Env) -> None:
+    again = env.provisioner.apply()
+    assert not [line for line in again if line.startswith(("created", "updated", "attached"))]
+    assert env.provisioner.onboard(WALLET_A) == []
+
+
+def test_offboard_removes_access_and_optionally_data(env: Env, config: Path) -> None:
+    env.open(WALLET_B).put(key(WALLET_B), b"b")
+    env.open(WALLET_A).put(key(WALLET_A), b"a")
+    proc = run(env, "offboard", WALLET_B, "--delete-data", "--config", str(config))
+    assert proc.returncode == 0, proc.stderr
+    with pytest.raises(ConfigurationError):
+        env.open(WALLET_B)
+    assert env.double.object_keys(env.bucket) == [key(WALLET_A)]
+    assert env.open(WALLET_A).get(key(WALLET_A)).data == b"a"
+    assert run(env, "verify", "--config", str(config)).returncode == 0
+
+
+def test_cli_as_a_subprocess(env: Env, config: Path) -> None:
+    proc = run_subprocess(env, "verify", "--config", str(config))
+    assert proc.returncode == 0, proc.stderr
+    assert "deployed matches rendered" in proc.stdout
+    assert run_subprocess(env, "onboard", "--config", str(config)).returncode == 2
+
+
+def test_admin_main_dispatch_and_configuration_errors(env: Env, config: Path) -> None:
+    assert CosDriver.admin_main(["bogus"]) == 2
+    missing = run(env, "render")
+    assert missing.returncode == ConfigurationError.exit_code
+    assert "--url" in missing.stderr
