@@ -16,6 +16,7 @@ import logging
 import os
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
 from . import envelope, names, paths
 from .driver import ObjectStore
@@ -86,7 +87,7 @@ def open_store(
     token: str | Callable[[], str] | None = None,
     keys: KeySource | None = None,
     home: paths.PathArg | None = None,
-    prefix: str = names.DEFAULT_PREFIX,
+    prefix: str | None = None,
     max_payload: int = envelope.DEFAULT_MAX_PAYLOAD,
     outbox: bool | Outbox | None = None,
     on_notice: Notice | None = None,
@@ -100,14 +101,19 @@ def open_store(
     callable returning a fresh one, for federated backends. ``keys``: the key source; ``None``
     uses the root secret (see ``default_key_source``). ``home``: the data home (default:
     ``$PORTABLE_CREDS_HOME``, then XDG). ``outbox``: ``None`` = on for remote backends, off for
-    local; ``True``/``False`` to force; or an ``Outbox`` to use. ``on_notice`` receives one-line
+    local; ``True``/``False`` to force; or an ``Outbox`` to use. ``prefix``: the storage layout's
+    top segment(s) (default: the URL's ``?prefix=``, else ``bots``). ``on_notice`` receives one-line
     human notices (the CLI prints them on stderr; the default logs at INFO). Remaining keyword
     ``options`` go to the driver.
     """
     wallet = names.validate_wallet(wallet)
-    prefix = names.validate_prefix(prefix)
     envelope.check_max_payload(max_payload)
     url = DEFAULT_URL if url is None or url == "" else url
+    # One prefix for the layout and for the driver (whose policies are rendered for it):
+    # the keyword, else the URL's ?prefix=, else "bots".
+    url_prefix = dict(parse_qsl(urlsplit(url).query)).get("prefix")
+    prefix = names.validate_prefix(prefix or url_prefix or names.DEFAULT_PREFIX)
+    options = {**options, "prefix": prefix}
     is_local = scheme_of(url) == "local"
     if is_local and home is not None:
         options = {"home": os.fspath(home), **options}
