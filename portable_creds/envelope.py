@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import hmac
 import os
+import re
 import struct
 from collections.abc import Callable
 
@@ -61,6 +62,8 @@ ABSOLUTE_MAX_PAYLOAD = 64 << 20
 
 _PREFIX = MAGIC + bytes([VERSION]) + SUITE_AES256GCM_HKDF_COMMIT.to_bytes(2, "big")
 _HKDF_INFO = b"portable-creds/v1 dek" + SUITE_AES256GCM_HKDF_COMMIT.to_bytes(2, "big")
+_SHA256 = hashes.SHA256()
+_KEK_ID_BYTES = re.compile(rb"[\x21-\x7e]{1,64}")
 
 #: Randomness: ``rng(n)`` returns n bytes. Production uses ``os.urandom``; vectors inject their
 #: own. Draw order in ``seal``: DEK (32), wrap nonce (12), payload nonce (12).
@@ -80,10 +83,16 @@ class Context:
     storage_key: str
 
     def encode(self) -> bytes:
-        return (
-            _u16(self.wallet.encode())
-            + _u16(self.service.encode())
-            + _u16(self.storage_key.encode())
+        w, s, k = self.wallet.encode(), self.service.encode(), self.storage_key.encode()
+        return b"".join(
+            (
+                len(w).to_bytes(2, "big"),
+                w,
+                len(s).to_bytes(2, "big"),
+                s,
+                len(k).to_bytes(2, "big"),
+                k,
+            )
         )
 
 
@@ -111,7 +120,7 @@ def check_max_payload(max_payload: int) -> int:
 
 
 def _derive(dek: bytes) -> tuple[bytes, bytes]:
-    okm = HKDF(algorithm=hashes.SHA256(), length=64, salt=None, info=_HKDF_INFO).derive(dek)
+    okm = HKDF(algorithm=_SHA256, length=64, salt=None, info=_HKDF_INFO).derive(dek)
     return okm[:32], okm[32:]
 
 
@@ -142,50 +151,54 @@ def seal(
     return b"".join((head, wrap_nonce, wrapped, tail, payload))
 
 
-def parse_header(blob: bytes, *, max_payload: int = ABSOLUTE_MAX_PAYLOAD) -> Header:
-    """Strictly parse the header; any deviation (including total length) is an IntegrityError.
-
-    A well-formed blob whose declared payload exceeds ``max_payload`` raises PayloadTooLarge,
-    so a reader configured for smaller secrets says so instead of claiming tampering.
-    """
-    view = memoryview(blob)
-    if len(view) < FIXED_OVERHEAD + 1 or bytes(view[:6]) != _PREFIX:
+def _parse(blob: bytes, max_payload: int) -> tuple[int, int]:
+    """Strict structural checks; returns (n, payload_len). Any deviation is IntegrityError."""
+    size = len(blob)
+    if size < FIXED_OVERHEAD + 1 or blob[:6] != _PREFIX:
         raise IntegrityError()
-    n = view[6]
-    if not 1 <= n <= KEK_ID_MAX or len(view) < FIXED_OVERHEAD + n:
+    n = blob[6]
+    if not 1 <= n <= KEK_ID_MAX or size < FIXED_OVERHEAD + n:
         raise IntegrityError()
-    raw_id = bytes(view[7 : 7 + n])
-    if any(not 0x21 <= b <= 0x7E for b in raw_id):
+    if _KEK_ID_BYTES.fullmatch(blob, 7, 7 + n) is None:
         raise IntegrityError()
-    o = 7 + n
-    (payload_len,) = struct.unpack_from(">I", view, o + 104)
-    if len(view) != FIXED_OVERHEAD + n + payload_len:
+    payload_len = int.from_bytes(blob[111 + n : 115 + n], "big")
+    if size != FIXED_OVERHEAD + n + payload_len:
         raise IntegrityError()
     if payload_len > max_payload:
         raise PayloadTooLarge(
             f"stored secret is {payload_len} bytes, above this reader's maximum of "
             f"{max_payload} bytes; open it with a larger max_payload"
         )
+    return n, payload_len
+
+
+def parse_header(blob: bytes, *, max_payload: int = ABSOLUTE_MAX_PAYLOAD) -> Header:
+    """Strictly parse the header; any deviation (including total length) is an IntegrityError.
+
+    A well-formed blob whose declared payload exceeds ``max_payload`` raises PayloadTooLarge,
+    so a reader configured for smaller secrets says so instead of claiming tampering.
+    """
+    n, payload_len = _parse(blob, max_payload)
+    o = 7 + n
     return Header(
         version=VERSION,
         suite=SUITE_AES256GCM_HKDF_COMMIT,
-        kek_id=raw_id.decode("ascii"),
-        wrap_nonce=bytes(view[o : o + 12]),
-        wrapped_dek=bytes(view[o + 12 : o + 60]),
-        commitment=bytes(view[o + 60 : o + 92]),
-        payload_nonce=bytes(view[o + 92 : o + 104]),
+        kek_id=blob[7:o].decode("ascii"),
+        wrap_nonce=bytes(blob[o : o + 12]),
+        wrapped_dek=bytes(blob[o + 12 : o + 60]),
+        commitment=bytes(blob[o + 60 : o + 92]),
+        payload_nonce=bytes(blob[o + 92 : o + 104]),
         payload_len=payload_len,
         header_len=o + 108,
     )
 
 
-def _unwrap(blob: bytes, header: Header, kek: Kek, ctx: bytes) -> bytes:
-    if kek.kek_id != header.kek_id:
+def _unwrap(blob: bytes, n: int, kek: Kek, ctx: bytes) -> bytes:
+    o = 7 + n
+    if kek.kek_id.encode("ascii") != blob[7:o]:
         raise IntegrityError()
     try:
-        return AESGCM(kek.key).decrypt(
-            header.wrap_nonce, header.wrapped_dek, blob[: 7 + len(header.kek_id)] + ctx
-        )
+        return AESGCM(kek.key).decrypt(blob[o : o + 12], blob[o + 12 : o + 60], blob[:o] + ctx)
     except InvalidTag:
         raise IntegrityError() from None
 
@@ -201,16 +214,21 @@ def open_blob(
 
     ``resolve_kek(kek_id)`` returns the KEK named in the header (it may raise IntegrityError).
     """
-    header = parse_header(blob, max_payload=check_max_payload(max_payload))
+    n, _ = _parse(blob, check_max_payload(max_payload))
     ctx = context.encode()
-    dek = _unwrap(blob, header, resolve_kek(header.kek_id), ctx)
+    dek = _unwrap(blob, n, resolve_kek(blob[7 : 7 + n].decode("ascii")), ctx)
+    return _open_payload(blob, n, dek, ctx)
+
+
+def _open_payload(blob: bytes, n: int, dek: bytes, ctx: bytes) -> bytes:
     content_key, commitment = _derive(dek)
-    if not hmac.compare_digest(commitment, header.commitment):
+    if not hmac.compare_digest(commitment, blob[67 + n : 99 + n]):
         raise IntegrityError()
-    start = header.header_len
-    aad = _PREFIX + bytes(memoryview(blob)[start - 48 : start]) + ctx
+    start = 115 + n
     try:
-        return AESGCM(content_key).decrypt(header.payload_nonce, memoryview(blob)[start:], aad)
+        return AESGCM(content_key).decrypt(
+            blob[99 + n : 111 + n], memoryview(blob)[start:], _PREFIX + blob[67 + n : start] + ctx
+        )
     except InvalidTag:
         raise IntegrityError() from None
 
@@ -225,15 +243,15 @@ def rewrap(
 ) -> bytes:
     """Re-wrap the DEK under ``new_kek``; the payload bytes are carried over unchanged.
 
-    The commitment is verified first, so a blob that would not open is never re-wrapped.
+    The whole blob is authenticated first (wrap, commitment and payload tag; the plaintext
+    is discarded), so a blob that would not open is never re-wrapped.
     """
-    header = parse_header(blob)
+    n, _ = _parse(blob, ABSOLUTE_MAX_PAYLOAD)
     ctx = context.encode()
-    dek = _unwrap(blob, header, resolve_kek(header.kek_id), ctx)
-    if not hmac.compare_digest(_derive(dek)[1], header.commitment):
-        raise IntegrityError()
+    dek = _unwrap(blob, n, resolve_kek(blob[7 : 7 + n].decode("ascii")), ctx)
+    _open_payload(blob, n, dek, ctx)
     wrap_nonce = rng(NONCE_LEN)
     kek_id = new_kek.kek_id.encode("ascii")
     head = _PREFIX + bytes([len(kek_id)]) + kek_id
     wrapped = AESGCM(new_kek.key).encrypt(wrap_nonce, dek, head + ctx)
-    return b"".join((head, wrap_nonce, wrapped, blob[header.header_len - 48 :]))
+    return b"".join((head, wrap_nonce, wrapped, memoryview(blob)[67 + n :]))

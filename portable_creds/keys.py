@@ -18,7 +18,9 @@ def _check_kek(instance: object, attribute: object, value: bytes) -> None:
 
 
 def _check_kek_id(instance: object, attribute: object, value: str) -> None:
-    raw = value.encode("ascii", "replace")
+    if not isinstance(value, str) or not value.isascii():
+        raise ValueError("a KEK id is 1-64 printable ASCII characters without spaces")
+    raw = value.encode("ascii")
     if not 1 <= len(raw) <= 64 or any(not 0x21 <= b <= 0x7E for b in raw):
         raise ValueError("a KEK id is 1-64 printable ASCII characters without spaces")
 

@@ -334,3 +334,18 @@ def test_scoped_client_enforcement_limits_services_and_writes(
     with pytest.raises(AccessDenied):
         writable.put("other", b"x")
     assert store.get("other").reveal() == b"o"
+
+
+def test_rewrap_refuses_a_blob_whose_payload_is_corrupt(
+    mem: MemoryStore, keys: RotatingKeys
+) -> None:
+    store = make(mem, keys)
+    store.put("a", b"alpha")
+    key = store.key_for("a")
+    corrupt = bytearray(mem.objects[key])
+    corrupt[-1] ^= 1  # last byte of the payload tag
+    mem.objects[key] = bytes(corrupt)
+    keys.version = 2
+    with pytest.raises(IntegrityError):
+        store.rewrap()
+    assert mem.objects[key] == bytes(corrupt)  # left as it was, not rewritten
