@@ -105,18 +105,27 @@ class SecretKeySource(KeySource):
             )
         self._root = bytes(root)
         self.version = _check_version(version, "KEK version")
-        if accept_versions is None:
-            accepted = frozenset(range(1, self.version + 1))
-        else:
-            accepted = frozenset(_check_version(v, "accepted KEK version") for v in accept_versions)
-        self.accept_versions: frozenset[int] = accepted | {self.version}
+        #: ``None``: every version up to ``version``; else exactly these plus ``version``.
+        self.accept_versions: frozenset[int] | None = None
+        if accept_versions is not None:
+            self.accept_versions = frozenset(
+                _check_version(v, "accepted KEK version") for v in accept_versions
+            ) | {self.version}
         self.fingerprint = root_fingerprint(self._root)
 
     def __repr__(self) -> str:
+        accepted = (
+            f"1..{self.version}" if self.accept_versions is None else sorted(self.accept_versions)
+        )
         return (
             f"SecretKeySource(root=<secret, fingerprint {self.fingerprint}>, "
-            f"version={self.version}, accept_versions={sorted(self.accept_versions)})"
+            f"version={self.version}, accept_versions={accepted})"
         )
+
+    def accepts(self, version: int) -> bool:
+        if self.accept_versions is None:
+            return 1 <= version <= self.version
+        return version in self.accept_versions
 
     def kek_id(self, version: int | None = None) -> str:
         return f"sk.v{self.version if version is None else version}.{self.fingerprint}"
@@ -132,7 +141,7 @@ class SecretKeySource(KeySource):
         if match is None or not hmac.compare_digest(match.group(2), self.fingerprint):
             raise IntegrityError()
         version = int(match.group(1))
-        if version > MAX_VERSION or version not in self.accept_versions:
+        if not self.accepts(version):
             raise IntegrityError()
         return self._kek(wallet, service, version)
 
@@ -173,8 +182,9 @@ class SecretKeySource(KeySource):
             raise ConfigurationError(f"root secret file {p} is not readable by this user") from None
         except IsADirectoryError:
             raise ConfigurationError(f"root secret path {p} is a directory, not a file") from None
-        return cls(_parse_root(data, f"root secret file {p}"), version,
-                   accept_versions=accept_versions)
+        return cls(
+            _parse_root(data, f"root secret file {p}"), version, accept_versions=accept_versions
+        )
 
     @classmethod
     def from_env(
@@ -187,8 +197,11 @@ class SecretKeySource(KeySource):
                 f"environment variable {var} is not set; set it to the 64 hex characters "
                 "of the root secret"
             )
-        return cls(_parse_root(value.encode("utf-8", "replace"), f"environment variable {var}"),
-                   version, accept_versions=accept_versions)
+        return cls(
+            _parse_root(value.encode("utf-8", "replace"), f"environment variable {var}"),
+            version,
+            accept_versions=accept_versions,
+        )
 
     @classmethod
     def create_file(

@@ -1,0 +1,333 @@
+"""A local stand-in for the legacy agentKeys backend ("mock-server"), for tests and for users.
+
+It implements the documented API (reference §2) and nothing more: bearer-token auth, the four
+``/credential/*`` routes, ``/audit/query``, and the error envelope ``{"error", "message"}`` with
+the documented codes. State is in memory, as upstream's was (lost on restart).
+
+Tokens map to the wallets they may act for (``None`` = any wallet). A token listed in
+``expired_tokens`` gets 410 ``EXPIRED``. Test hooks: ``fail_next(n, status)`` answers the next n
+credential requests with an error; ``hang_reads_after(n)`` blocks every ``read`` after the n-th
+until ``release()`` - how tests interrupt a migration at a known point without timing;
+``clock_offset`` skews the ``Date`` header.
+
+Run it by hand::
+
+    python -m portable_creds.testing.legacy_server --port 8090 --token dev-token
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import binascii
+import json
+import threading
+import time
+import uuid
+from collections.abc import Iterable, Mapping
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+_ERRORS = {
+    400: "BAD_REQUEST",
+    401: "UNAUTHORIZED",
+    403: "DENIED",
+    404: "NOT_FOUND",
+    409: "ALREADY_CONSUMED",
+    410: "EXPIRED",
+    500: "INTERNAL_ERROR",
+}
+
+
+class _Reject(Exception):
+    def __init__(self, status: int, message: str, code: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code or _ERRORS.get(status, "INTERNAL_ERROR")
+        self.message = message
+
+
+class LegacyServer:
+    """``with LegacyServer({"tok": {"0xabc..."}}) as srv: srv.url``."""
+
+    def __init__(
+        self,
+        tokens: Mapping[str, Iterable[str] | None] | None = None,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        expired_tokens: Iterable[str] = (),
+    ) -> None:
+        self.tokens: dict[str, set[str] | None] = {
+            tok: (None if wallets is None else {w.lower() for w in wallets})
+            for tok, wallets in (tokens or {}).items()
+        }
+        self.expired_tokens = set(expired_tokens)
+        self.clock_offset = 0.0
+        """Seconds added to the ``Date`` header (a server with a skewed clock)."""
+        self.data: dict[tuple[str, str], bytes] = {}
+        self.events: list[dict[str, Any]] = []
+        self.requests: list[tuple[str, str]] = []
+        self.reads_served = 0
+        self._lock = threading.Lock()
+        self._fail: list[int] = []
+        self._hang_after: int | None = None
+        self._released = threading.Event()
+        self.hanging = threading.Event()
+        """Set once a read is blocked by ``hang_reads_after``."""
+        self._httpd = ThreadingHTTPServer((host, port), _handler_for(self))
+        self._httpd.daemon_threads = True
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        host, port = self._httpd.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def start(self) -> LegacyServer:
+        self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.05,), daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._released.set()
+        self._httpd.shutdown()
+        self._httpd.server_close()
+        if self._thread is not None:
+            self._thread.join()
+
+    def __enter__(self) -> LegacyServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- test hooks -----------------------------------------------------------------------
+
+    def seed(self, wallet: str, service: str, secret: bytes) -> None:
+        with self._lock:
+            self.data[(wallet.lower(), service)] = bytes(secret)
+
+    def fail_next(self, count: int, status: int = 500) -> None:
+        with self._lock:
+            self._fail.extend([status] * count)
+
+    def hang_reads_after(self, count: int | None) -> None:
+        """Serve ``count`` reads normally, then block further reads until ``release()``."""
+        with self._lock:
+            self._hang_after = count
+            self._released.clear()
+            self.hanging.clear()
+
+    def release(self) -> None:
+        with self._lock:
+            self._hang_after = None
+        self._released.set()
+
+    # -- the API ----------------------------------------------------------------------------
+
+    def _authorize(self, headers: Mapping[str, str], wallet: str | None) -> str:
+        """``headers`` keys are lowercased."""
+        auth = headers.get("authorization") or ""
+        scheme, _, token = auth.partition(" ")
+        if scheme.lower() != "bearer" or not token:
+            raise _Reject(401, "missing bearer token")
+        if token in self.expired_tokens:
+            raise _Reject(410, "session expired")
+        if token not in self.tokens:
+            raise _Reject(401, "invalid session token")
+        allowed = self.tokens[token]
+        if wallet is not None and allowed is not None and wallet.lower() not in allowed:
+            raise _Reject(403, "session is not allowed to act for this agent")
+        return token
+
+    def _audit(self, agent: str, service: str, action: str, result: str) -> None:
+        self.events.append(
+            {
+                "owner": agent,
+                "agent": agent,
+                "service": service,
+                "action": action,
+                "result": result,
+                "timestamp": int(time.time()),
+            }
+        )
+
+    def handle(
+        self,
+        method: str,
+        path: str,
+        query: Mapping[str, str],
+        body: Any,
+        headers: Mapping[str, str],
+    ) -> dict[str, Any]:
+        with self._lock:
+            self.requests.append((method, path))
+            if path.startswith("/credential/") and self._fail:
+                status = self._fail.pop(0)
+                raise _Reject(status, "injected failure")
+        if path == "/credential/store" and method == "POST":
+            agent, service = _field(body, "agent_id"), _field(body, "service")
+            self._authorize(headers, agent)
+            try:
+                secret = base64.b64decode(_field(body, "ciphertext"), validate=True)
+            except (binascii.Error, ValueError):
+                raise _Reject(400, "ciphertext is not standard base64") from None
+            if "/" in service:
+                raise _Reject(400, "service must not contain '/'")
+            with self._lock:
+                self.data[(agent.lower(), service)] = secret
+                self._audit(agent, service, "store", "ok")
+            return {"ok": True}
+        if path == "/credential/read" and method == "GET":
+            agent, service = _field(query, "agent_id"), _field(query, "service")
+            try:
+                self._authorize(headers, agent)
+            except _Reject as rej:
+                if rej.status == 403:
+                    with self._lock:
+                        self._audit(agent, service, "read", "DENIED")
+                raise
+            self._maybe_hang()
+            with self._lock:
+                found = self.data.get((agent.lower(), service))
+                self.reads_served += 1
+                if found is None:
+                    self._audit(agent, service, "read", "NOT_FOUND")
+                    raise _Reject(404, "no such credential")
+                self._audit(agent, service, "read", "ok")
+            return {"ciphertext": base64.b64encode(found).decode("ascii")}
+        if path == "/credential/list" and method == "GET":
+            agent = _field(query, "agent_id")
+            self._authorize(headers, agent)
+            with self._lock:
+                services = sorted(s for (a, s) in self.data if a == agent.lower())
+                self._audit(agent, "", "list", "ok")
+            return {"services": services}
+        if path == "/credential/teardown" and method == "DELETE":
+            agent = _field(body, "agent_id")
+            self._authorize(headers, agent)
+            with self._lock:
+                for key in [k for k in self.data if k[0] == agent.lower()]:
+                    del self.data[key]
+            return {"ok": True}
+        if path == "/audit/query" and method == "GET":
+            self._authorize(headers, None)
+            with self._lock:
+                events = [
+                    e
+                    for e in reversed(self.events)
+                    if all(
+                        not query.get(k) or e[k] == query[k] for k in ("owner", "agent", "service")
+                    )
+                ]
+            return {"events": events}
+        if path in (
+            "/credential/store",
+            "/credential/read",
+            "/credential/list",
+            "/credential/teardown",
+        ):
+            raise _Reject(400, f"method {method} not allowed on {path}")
+        raise _Reject(404, f"no route {path}")
+
+    def _maybe_hang(self) -> None:
+        with self._lock:
+            hang = self._hang_after is not None and self.reads_served >= self._hang_after
+            if hang:
+                self.hanging.set()
+        if hang:
+            self._released.wait()
+
+
+def _field(doc: Any, name: str) -> str:
+    value = doc.get(name) if isinstance(doc, Mapping) else None
+    if not isinstance(value, str) or not value:
+        raise _Reject(400, f"missing or empty field {name!r}")
+    return value
+
+
+def _handler_for(server: LegacyServer) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        server_version = "legacy-agentkeys-double/1"
+
+        def log_message(self, format: str, *args: Any) -> None:
+            return
+
+        def date_time_string(self, timestamp: float | None = None) -> str:
+            now = time.time() if timestamp is None else timestamp
+            return super().date_time_string(now + server.clock_offset)  # type: ignore[arg-type]
+
+        def _dispatch(self) -> None:
+            request_id = uuid.uuid4().hex
+            parts = urlsplit(self.path)
+            query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+            length = int(self.headers.get("Content-Length") or 0)
+            raw = self.rfile.read(length) if length else b""
+            headers = {k.lower(): v for k, v in self.headers.items()}
+            try:
+                body: Any = None
+                if raw:
+                    try:
+                        body = json.loads(raw)
+                    except ValueError:
+                        raise _Reject(400, "body is not JSON") from None
+                status, doc = (
+                    200,
+                    server.handle(self.command, parts.path, query, body, headers),
+                )
+            except _Reject as rej:
+                status, doc = rej.status, {"error": rej.code, "message": rej.message}
+            except Exception:  # pragma: no cover - the double must answer, not die
+                status, doc = 500, {"error": "INTERNAL_ERROR", "message": "internal error"}
+            payload = json.dumps(doc).encode()
+            self.send_response(
+                status, HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else ""
+            )
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(payload)))
+            self.send_header("X-Request-Id", request_id)
+            self.end_headers()
+            self.wfile.write(payload)
+
+        do_GET = _dispatch
+        do_POST = _dispatch
+        do_DELETE = _dispatch
+        do_PUT = _dispatch
+
+    return Handler
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Run the local legacy agentKeys backend double.")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8090)
+    parser.add_argument(
+        "--token",
+        action="append",
+        default=[],
+        help="accepted bearer token, optionally TOKEN=WALLET[,WALLET...] to scope it (repeatable)",
+    )
+    args = parser.parse_args(argv)
+    tokens: dict[str, Iterable[str] | None] = {}
+    for spec in args.token or ["dev-token"]:
+        tok, _, wallets = spec.partition("=")
+        tokens[tok] = wallets.split(",") if wallets else None
+    server = LegacyServer(tokens, host=args.host, port=args.port)
+    print(f"legacy backend double listening on {server.url} (Ctrl-C to stop)", flush=True)
+    try:
+        server._httpd.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server._httpd.server_close()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
