@@ -1,0 +1,179 @@
+"""``config show|set|unset|path|profiles``, plus the global ``--config`` / ``--profile`` options.
+
+Profiles plug into the CLI's settings resolution as the layer between environment variables
+and defaults (``settings_layer``), so every command honours them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Mapping
+from typing import Any
+
+from . import _common
+
+
+def add_global_options(parser: argparse.ArgumentParser) -> None:
+    g = parser.add_argument_group("configuration")
+    g.add_argument(
+        "--config",
+        metavar="FILE",
+        help="config file [env PORTABLE_CREDS_CONFIG; default "
+        "$XDG_CONFIG_HOME/portable-creds/config.toml]",
+    )
+    g.add_argument(
+        "--profile",
+        metavar="NAME",
+        help="named profile from the config file [env PORTABLE_CREDS_PROFILE; "
+        "default: the file's 'profile', else 'default']",
+    )
+
+
+def settings_layer(args: argparse.Namespace) -> Mapping[str, str]:
+    from .. import config
+
+    _, values = config.profile_values(args)
+    return {k: v for k, v in values.items() if k in config.CORE_KEYS}
+
+
+def register(subparsers: Any) -> None:
+    p = _common.add_command(
+        subparsers,
+        "config",
+        help="show or change settings and profiles",
+        description=(
+            "Settings come from, in order of precedence: command-line flags, environment\n"
+            "variables, the selected profile of the config file, defaults.\n"
+            "Secrets (tokens) are masked by 'show'; the file is written 0600."
+        ),
+        epilog=(
+            "examples:\n"
+            "  portable-creds config set backend s3://team-creds --profile work\n"
+            "  portable-creds config set wallet 0xabc... --profile work\n"
+            "  portable-creds --profile work config show\n"
+            "  portable-creds config show --json"
+        ),
+    )
+    sub = p.add_subparsers(title="actions", metavar="ACTION", dest="config_action")
+
+    show = _common.add_command(sub, "show", help="every setting, its value and where it came from")
+    show.set_defaults(func=cmd_show)
+
+    st = _common.add_command(
+        sub,
+        "set",
+        help="set KEY to VALUE in a profile",
+        epilog="example:\n  portable-creds config set legacy_url http://legacy:8090 --profile mig",
+    )
+    st.add_argument("key", metavar="KEY")
+    st.add_argument("value", metavar="VALUE")
+    st.set_defaults(func=cmd_set)
+
+    un = _common.add_command(sub, "unset", help="remove KEY from a profile")
+    un.add_argument("key", metavar="KEY")
+    un.set_defaults(func=cmd_unset)
+
+    path = _common.add_command(sub, "path", help="print the config file path")
+    path.set_defaults(func=cmd_path)
+
+    prof = _common.add_command(sub, "profiles", help="list the profiles in the config file")
+    prof.set_defaults(func=cmd_profiles)
+
+    p.set_defaults(func=cmd_show)
+
+
+def _target_profile(args: argparse.Namespace) -> str:
+    import os
+
+    from .. import config
+
+    explicit = getattr(args, "profile", None) or os.environ.get(config.ENV_PROFILE)
+    if explicit:
+        return str(explicit)
+    doc = config.load(config.config_path(args))
+    return str(doc.get("profile") or config.DEFAULT_PROFILE)
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    from .. import config
+
+    values = config.resolve(args)
+    path = config.config_path(args)
+    profile, _ = config.profile_values(args)
+    if _common.flag(args, "json"):
+        _common.print_json(
+            {
+                "config_file": str(path),
+                "config_file_exists": path.exists(),
+                "profile": profile,
+                "settings": {
+                    k: {"value": v.shown(), "source": v.source, "secret": v.secret}
+                    for k, v in values.items()
+                },
+            }
+        )
+        return 0
+    out = sys.stdout
+    out.write(f"config file: {path}{'' if path.exists() else ' (not present)'}\n")
+    out.write(f"profile:     {profile}\n")
+    width = max(len(k) for k in values)
+    for key, v in values.items():
+        shown = v.shown()
+        out.write(f"{key:<{width}}  {shown if shown is not None else '-':<40}  ({v.source})\n")
+    return 0
+
+
+def cmd_set(args: argparse.Namespace) -> int:
+    from .. import config
+
+    path = config.config_path(args)
+    profile = _target_profile(args)
+    config.set_value(path, args.key, args.value, profile=profile)
+    secret = config.KEYS_BY_NAME[args.key].secret
+    shown = config.mask(args.value) if secret else args.value
+    if _common.flag(args, "json"):
+        _common.print_json(
+            {"config_file": str(path), "profile": profile, "key": args.key, "value": shown}
+        )
+    else:
+        _common.notice(f"set {args.key} = {shown} in profile {profile} ({path})")
+    return 0
+
+
+def cmd_unset(args: argparse.Namespace) -> int:
+    from .. import config
+
+    path = config.config_path(args)
+    profile = _target_profile(args)
+    removed = config.unset_value(path, args.key, profile=profile)
+    if _common.flag(args, "json"):
+        _common.print_json({"profile": profile, "key": args.key, "removed": removed})
+    elif removed:
+        _common.notice(f"removed {args.key} from profile {profile}")
+    else:
+        _common.notice(f"{args.key} was not set in profile {profile}")
+    return 0
+
+
+def cmd_path(args: argparse.Namespace) -> int:
+    from .. import config
+
+    path = config.config_path(args)
+    if _common.flag(args, "json"):
+        _common.print_json({"config_file": str(path), "exists": path.exists()})
+    else:
+        sys.stdout.write(f"{path}\n")
+    return 0
+
+
+def cmd_profiles(args: argparse.Namespace) -> int:
+    from .. import config
+
+    names = config.profiles(args)
+    if _common.flag(args, "json"):
+        _common.print_json({"profiles": names})
+    else:
+        for name in names:
+            sys.stdout.write(f"{name}\n")
+    return 0

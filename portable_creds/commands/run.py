@@ -1,0 +1,132 @@
+"""``run [--env VAR=SERVICE ...] -- CMD ...``: start a command with credentials in its environment.
+
+The secrets go from the store straight into the new process's environment: nothing is written
+to disk, printed or logged. The command *replaces* this process (``exec``), so its exit code,
+signals and stdin/stdout are its own, and no copy of the secrets lingers in a parent process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import sys
+from typing import Any
+
+from . import _common
+
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def default_env_name(service: str) -> str:
+    """Upstream agentKeys' convention: ``<SERVICE upper, '-' -> '_'>_API_KEY``."""
+    return service.upper().replace("-", "_") + "_API_KEY"
+
+
+def register(subparsers: Any) -> None:
+    p = _common.add_command(
+        subparsers,
+        "run",
+        help="run a command with credentials injected as environment variables",
+        description=(
+            "Run CMD with the wallet's credentials in its environment, nothing written anywhere.\n"
+            "By default every credential of the wallet is injected as\n"
+            "<SERVICE upper, '-' -> '_'>_API_KEY (openai -> OPENAI_API_KEY). --service S picks\n"
+            "credentials by name; --env VAR=SERVICE picks the variable name too. The command\n"
+            "replaces portable-creds, so its exit code is the exit code."
+        ),
+        epilog=(
+            "examples:\n"
+            "  portable-creds run -- python agent.py                  # all credentials\n"
+            "  portable-creds run --service openai -- ./bot           # OPENAI_API_KEY only\n"
+            "  portable-creds run --env GH_TOKEN=github -- gh repo list"
+        ),
+    )
+    p.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="VAR=SERVICE",
+        help="inject SERVICE's secret as VAR (repeatable)",
+    )
+    p.add_argument(
+        "--service",
+        action="append",
+        default=[],
+        metavar="SERVICE",
+        help="inject SERVICE under its default name (repeatable)",
+    )
+    p.add_argument("cmd", nargs=argparse.REMAINDER, metavar="-- CMD ...")
+    p.set_defaults(func=cmd_run)
+
+
+def _mapping(args: argparse.Namespace) -> dict[str, str] | None:
+    """VAR -> SERVICE, or None for "every credential of the wallet"."""
+    from ..names import validate_service
+
+    mapping: dict[str, str] = {}
+    for spec in args.env:
+        var, sep, service = spec.partition("=")
+        if not sep or not _ENV_NAME.fullmatch(var):
+            _common.fail(
+                f"--env {spec!r}: expected VAR=SERVICE with VAR a valid variable name", code="usage"
+            )
+        mapping[var] = validate_service(service)
+    for service in args.service:
+        mapping[_default_var(validate_service(service))] = service
+    return mapping or None
+
+
+def _default_var(service: str) -> str:
+    var = default_env_name(service)
+    if not _ENV_NAME.fullmatch(var):
+        _common.fail(
+            f"credential {service!r} has no valid default variable name ({var!r}); "
+            f"use --env NAME={service}",
+            code="invalid-input",
+        )
+    return var
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    cmd = list(args.cmd)
+    if cmd and cmd[0] == "--":
+        cmd = cmd[1:]
+    if not cmd:
+        _common.fail(
+            "no command given; use: portable-creds run [--env VAR=SERVICE] -- CMD ...", code="usage"
+        )
+    mapping = _mapping(args)
+    from ..audit import Recorder, sink_for_cli
+
+    sink = sink_for_cli(args)
+    env: dict[bytes, bytes] = {k: v for k, v in os.environb.items()}
+    with (
+        _common.open_store(args) as store,
+        Recorder(sink, "run", wallet=store.wallet, backend=store.objects.backend_id),
+    ):
+        if mapping is None:
+            mapping = {_default_var(s): s for s in store.list()}
+        secrets = store.get_many(sorted(set(mapping.values())))
+        for var, service in mapping.items():
+            value = secrets[service].reveal()
+            if b"\x00" in value:
+                _common.fail(
+                    f"credential {service!r} contains a NUL byte and cannot be an environment "
+                    "variable; read it with 'portable-creds get' instead",
+                    code="invalid-input",
+                )
+            env[var.encode()] = value
+    if _common.flag(args, "debug"):
+        _common.notice(f"injecting {', '.join(sorted(mapping))} into {cmd[0]}")
+    sys.stdout.flush()
+    sys.stderr.flush()
+    try:
+        os.execvpe(cmd[0], cmd, env)  # type: ignore[arg-type]  # noqa: S606 - bytes env: POSIX
+    except FileNotFoundError:
+        print(f"{_common.PROG}: error: command not found: {cmd[0]}", file=sys.stderr)
+        return 127
+    except PermissionError:
+        print(f"{_common.PROG}: error: permission denied: {cmd[0]}", file=sys.stderr)
+        return 126
+    return 0  # pragma: no cover - exec does not return

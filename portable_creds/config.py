@@ -1,0 +1,335 @@
+"""The configuration file, named profiles, and where every setting came from.
+
+File: ``--config FILE`` > ``$PORTABLE_CREDS_CONFIG`` >
+``$XDG_CONFIG_HOME/portable-creds/config.toml``
+(``~/.config/...``). It is TOML::
+
+    profile = "work"                 # optional: the profile used when none is selected
+
+    [profiles.default]
+    backend = "local"
+
+    [profiles.work]
+    backend = "s3://team-creds?region=eu-west-1"
+    wallet = "0x..."
+    legacy_url = "http://localhost:8090"
+    legacy_token = "..."             # secret: masked by 'config show'; the file is kept 0600
+
+Profile: ``--profile NAME`` > ``$PORTABLE_CREDS_PROFILE`` > the file's ``profile`` > ``default``.
+Precedence for each setting: command-line flag > environment variable > profile > default, the
+same order aws-cli and kubectl use, so a one-off flag always wins and the file holds the
+steady state.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from .errors import ConfigurationError
+
+ENV_CONFIG = "PORTABLE_CREDS_CONFIG"
+ENV_PROFILE = "PORTABLE_CREDS_PROFILE"
+DEFAULT_PROFILE = "default"
+
+
+@attrs.frozen
+class Key:
+    """One setting: its flag (argparse dest), environment variables (first set wins), default."""
+
+    name: str
+    dest: str | None
+    env: tuple[str, ...]
+    default: str | None
+    secret: bool = False
+    help: str = ""
+
+
+KEYS: tuple[Key, ...] = (
+    Key(
+        "backend",
+        "backend",
+        ("PORTABLE_CREDS_BACKEND", "AGENTKEYS_CREDENTIAL_BACKEND"),
+        "local",
+        help="local, s3, cos, http or a URL (local:///DIR, s3://BUCKET, cos://BUCKET, http://HOST)",
+    ),
+    Key("wallet", "wallet", ("PORTABLE_CREDS_WALLET",), None, help="tenant wallet 0x + 40 hex"),
+    Key("home", "home", ("PORTABLE_CREDS_HOME",), None, help="data home (root secret, outbox)"),
+    Key(
+        "secret_file", "secret_file", ("PORTABLE_CREDS_SECRET_FILE",), None, help="root secret file"
+    ),
+    Key("prefix", "prefix", ("PORTABLE_CREDS_PREFIX",), "bots", help="storage prefix"),
+    Key(
+        "kek_version",
+        "kek_version",
+        ("PORTABLE_CREDS_KEK_VERSION",),
+        None,
+        help="KEK version to seal with",
+    ),
+    Key(
+        "legacy_url",
+        "legacy_url",
+        ("PORTABLE_CREDS_LEGACY_URL",),
+        "http://localhost:8090",
+        help="legacy agentKeys backend (migrate --from-legacy)",
+    ),
+    Key(
+        "legacy_token",
+        None,
+        ("PORTABLE_CREDS_LEGACY_TOKEN",),
+        None,
+        secret=True,
+        help="bearer session token for the legacy backend",
+    ),
+    Key(
+        "signer_url",
+        "signer_url",
+        ("AGENTKEYS_SIGNER_URL",),
+        None,
+        help="agentKeys signer (upstream KEKs for migrate --from-upstream)",
+    ),
+    Key(
+        "signer_token",
+        None,
+        ("AGENTKEYS_SIGNER_TOKEN",),
+        None,
+        secret=True,
+        help="bearer token for the signer",
+    ),
+    Key(
+        "omni_account",
+        "omni_account",
+        ("AGENTKEYS_OMNI_ACCOUNT",),
+        None,
+        help="signer omni account (default: derived from the wallet)",
+    ),
+    Key(
+        "audit",
+        "audit",
+        ("PORTABLE_CREDS_AUDIT",),
+        None,
+        help="audit sink: file:PATH, stderr, logging[:NAME] or none",
+    ),
+)
+KEYS_BY_NAME = {k.name: k for k in KEYS}
+#: Keys the CLI core (``commands/_common.resolve_settings``) takes from the profile layer.
+CORE_KEYS = ("backend", "wallet", "home", "secret_file", "prefix", "kek_version")
+
+
+@attrs.frozen
+class Value:
+    """A resolved setting and where it came from (``--flag``, env var, ``profile X``, default)."""
+
+    key: str
+    value: str | None
+    source: str
+    secret: bool
+
+    def shown(self) -> str | None:
+        if self.value is None:
+            return None
+        return mask(self.value) if self.secret else self.value
+
+
+def mask(value: str) -> str:
+    """Enough to recognise which token is configured, never enough to use it."""
+    if len(value) <= 8:
+        return "****"
+    return f"{value[:2]}****{value[-2:]} ({len(value)} chars)"
+
+
+def _arg(args: argparse.Namespace | None, name: str) -> Any:
+    return getattr(args, name, None) if args is not None else None
+
+
+def config_path(
+    args: argparse.Namespace | None = None, environ: Mapping[str, str] | None = None
+) -> Path:
+    environ = os.environ if environ is None else environ
+    explicit = _arg(args, "config") or environ.get(ENV_CONFIG)
+    if explicit:
+        return Path(explicit).expanduser()
+    base = environ.get("XDG_CONFIG_HOME", "")
+    root = (
+        Path(base)
+        if base and os.path.isabs(base)
+        else Path(environ.get("HOME") or Path.home()) / ".config"
+    )
+    return root / "portable-creds" / "config.toml"
+
+
+def load(path: Path) -> dict[str, Any]:
+    """The parsed file; ``{}`` if it does not exist. Unknown keys are an error (typos)."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return {}
+    except OSError as exc:
+        raise ConfigurationError(f"cannot read the config file {path}: {exc.strerror}") from None
+    try:
+        doc = tomllib.loads(raw.decode("utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigurationError(
+            f"the config file {path} is not valid TOML ({exc}); fix or remove it"
+        ) from None
+    _validate(doc, path)
+    return doc
+
+
+def _validate(doc: dict[str, Any], path: Path) -> None:
+    for top in doc:
+        if top not in ("profile", "profiles"):
+            raise ConfigurationError(
+                f"unknown top-level key {top!r} in {path}; settings go under [profiles.NAME]"
+            )
+    if "profile" in doc and not isinstance(doc["profile"], str):
+        raise ConfigurationError(f"'profile' in {path} must be a string (a profile name)")
+    profiles = doc.get("profiles", {})
+    if not isinstance(profiles, dict):
+        raise ConfigurationError(f"'profiles' in {path} must be a table of [profiles.NAME] tables")
+    for name, table in profiles.items():
+        if not isinstance(table, dict):
+            raise ConfigurationError(f"[profiles.{name}] in {path} must be a table")
+        for key, value in table.items():
+            if key not in KEYS_BY_NAME:
+                raise ConfigurationError(
+                    f"unknown setting {key!r} in [profiles.{name}] of {path}; "
+                    f"known: {', '.join(KEYS_BY_NAME)}"
+                )
+            if not isinstance(value, str | int) or isinstance(value, bool):
+                raise ConfigurationError(f"{key} in [profiles.{name}] of {path} must be a string")
+
+
+def profile_name(
+    args: argparse.Namespace | None, environ: Mapping[str, str], doc: Mapping[str, Any]
+) -> tuple[str, bool]:
+    """The selected profile and whether it was asked for explicitly (then it must exist)."""
+    for value in (_arg(args, "profile"), environ.get(ENV_PROFILE), doc.get("profile")):
+        if value:
+            return str(value), True
+    return DEFAULT_PROFILE, False
+
+
+def profile_values(
+    args: argparse.Namespace | None = None, environ: Mapping[str, str] | None = None
+) -> tuple[str, dict[str, str]]:
+    environ = os.environ if environ is None else environ
+    path = config_path(args, environ)
+    doc = load(path)
+    name, explicit = profile_name(args, environ, doc)
+    profiles = doc.get("profiles", {})
+    if name not in profiles:
+        if explicit:
+            known = ", ".join(sorted(profiles)) or "none"
+            raise ConfigurationError(
+                f"profile {name!r} is not defined in {path} (profiles: {known}); create it with "
+                f"'portable-creds config set KEY VALUE --profile {name}'"
+            )
+        return name, {}
+    return name, {k: str(v) for k, v in profiles[name].items()}
+
+
+def resolve(
+    args: argparse.Namespace | None = None, environ: Mapping[str, str] | None = None
+) -> dict[str, Value]:
+    """Every known setting with its value and source: flag > env > profile > default."""
+    environ = os.environ if environ is None else environ
+    profile, values = profile_values(args, environ)
+    out: dict[str, Value] = {}
+    for key in KEYS:
+        flag_value = _arg(args, key.dest) if key.dest else None
+        if flag_value not in (None, ""):
+            out[key.name] = Value(
+                key.name, str(flag_value), "--" + key.name.replace("_", "-"), key.secret
+            )
+            continue
+        env_hit = next(((e, environ[e]) for e in key.env if environ.get(e)), None)
+        if env_hit is not None:
+            out[key.name] = Value(key.name, env_hit[1], env_hit[0], key.secret)
+        elif values.get(key.name):
+            out[key.name] = Value(key.name, values[key.name], f"profile {profile}", key.secret)
+        else:
+            out[key.name] = Value(key.name, key.default, "default", key.secret)
+    return out
+
+
+def setting(
+    name: str, args: argparse.Namespace | None = None, environ: Mapping[str, str] | None = None
+) -> str | None:
+    return resolve(args, environ)[name].value
+
+
+def set_value(path: Path, key: str, value: str, *, profile: str = DEFAULT_PROFILE) -> None:
+    """Write one setting into a profile. The file is 0600 (it may hold tokens), its dir 0700."""
+    import tomli_w
+
+    if key not in KEYS_BY_NAME:
+        raise ConfigurationError(f"unknown setting {key!r}; known: {', '.join(KEYS_BY_NAME)}")
+    if not profile or any(c in profile for c in "[]. \"'"):
+        raise ConfigurationError(f"invalid profile name {profile!r}: use letters, digits, - and _")
+    value = _check_value(key, value)
+    doc = load(path)
+    doc.setdefault("profiles", {}).setdefault(profile, {})[key] = value
+    _write_private(path, tomli_w.dumps(doc).encode())
+
+
+def _check_value(key: str, value: str) -> str:
+    """Reject what would only fail later, at the first command that reads it."""
+    if key == "wallet":
+        from .names import validate_wallet
+
+        return validate_wallet(value)
+    if key == "prefix":
+        from .names import validate_prefix
+
+        return validate_prefix(value)
+    if key == "kek_version" and (not value.isdigit() or int(value) < 1):
+        raise ConfigurationError(f"kek_version must be a whole number >= 1, not {value!r}")
+    if key == "audit":
+        from .audit import open_sink
+
+        open_sink(value)
+    if key == "omni_account" and (
+        len(value) != 64 or any(c not in "0123456789abcdefABCDEF" for c in value)
+    ):
+        raise ConfigurationError("omni_account must be 64 hex characters")
+    return value
+
+
+def unset_value(path: Path, key: str, *, profile: str = DEFAULT_PROFILE) -> bool:
+    import tomli_w
+
+    doc = load(path)
+    table = doc.get("profiles", {}).get(profile, {})
+    if key not in table:
+        return False
+    del table[key]
+    _write_private(path, tomli_w.dumps(doc).encode())
+    return True
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    from .outbox import write_file_atomic
+    from .paths import ensure_private_dir
+
+    try:
+        ensure_private_dir(path.parent)
+        write_file_atomic(path, data, 0o600)
+    except OSError as exc:
+        raise ConfigurationError(
+            f"cannot write the config file {path}: {exc.strerror or exc}; use --config FILE "
+            "to pick a writable location"
+        ) from None
+
+
+def profiles(
+    args: argparse.Namespace | None = None, environ: Mapping[str, str] | None = None
+) -> list[str]:
+    environ = os.environ if environ is None else environ
+    return sorted(load(config_path(args, environ)).get("profiles", {}))

@@ -1,0 +1,436 @@
+"""Moving secrets from the legacy backend or upstream agentKeys objects into a CredentialStore.
+
+The rules that make it safe to run, interrupt and run again:
+
+- a secret counts as migrated only after it was read back through the destination store
+  (sealed, stored, fetched, opened) and compared byte for byte with the source;
+- idempotent and resumable without a state file: before writing, the destination is opened;
+  if it already holds the same bytes the item is ``already`` and nothing is written, so a rerun
+  after a crash redoes only what did not finish;
+- a destination holding *different* bytes is a ``conflict`` and is left alone unless
+  ``overwrite`` (someone may have written a newer value there since);
+- the source is deleted only with ``delete_source``, only per wallet, only when every item of
+  that wallet verified, and (legacy) only if the wallet's source listing did not change meanwhile;
+- an upstream v1 object converted in place (same store, same key) is first copied, sealed as it
+  is, to a local 0600 backup file.
+"""
+
+from __future__ import annotations
+
+import abc
+import hmac
+import json
+import os
+import sys
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import TextIO
+
+import attrs
+
+from . import names, upstream
+from .driver import ObjectStore
+from .errors import (
+    ConfigurationError,
+    CredentialsError,
+    IntegrityError,
+    InvalidName,
+    NotFound,
+    PortableCredsError,
+)
+from .legacy import LegacyClient
+from .store import CredentialStore
+
+MIGRATED = "migrated"
+ALREADY = "already"
+WOULD_MIGRATE = "would-migrate"
+CONFLICT = "conflict"
+FAILED = "failed"
+SKIPPED = "skipped"
+
+OK_STATUSES = frozenset({MIGRATED, ALREADY, WOULD_MIGRATE})
+
+
+@attrs.frozen
+class Item:
+    """The outcome for one (wallet, service). ``detail`` never contains secret material."""
+
+    wallet: str
+    service: str
+    source: str
+    status: str
+    detail: str = ""
+
+    def to_dict(self) -> dict[str, str]:
+        return attrs.asdict(self)
+
+
+@attrs.frozen
+class WalletResult:
+    wallet: str
+    source_deleted: bool
+    detail: str = ""
+
+
+@attrs.define
+class Report:
+    source: str
+    destination: str
+    dry_run: bool
+    items: list[Item] = attrs.field(factory=list)
+    wallets: list[WalletResult] = attrs.field(factory=list)
+
+    def counts(self) -> dict[str, int]:
+        out = {s: 0 for s in (MIGRATED, ALREADY, WOULD_MIGRATE, CONFLICT, FAILED, SKIPPED)}
+        for item in self.items:
+            out[item.status] = out.get(item.status, 0) + 1
+        return out
+
+    @property
+    def ok(self) -> bool:
+        return all(item.status in OK_STATUSES for item in self.items)
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "source": self.source,
+            "destination": self.destination,
+            "dry_run": self.dry_run,
+            "ok": self.ok,
+            "counts": self.counts(),
+            "items": [i.to_dict() for i in self.items],
+            "wallets": [attrs.asdict(w) for w in self.wallets],
+        }
+
+
+# -- sources ---------------------------------------------------------------------------------
+
+
+@attrs.frozen
+class Entry:
+    service: str
+    label: str
+    """``legacy``, ``upstream-v1`` or ``upstream-v2``."""
+    key: str = ""
+
+
+class Source(abc.ABC):
+    """Where secrets come from. Implementations return plaintext only to ``migrate``."""
+
+    description: str
+
+    @abc.abstractmethod
+    def entries(self, wallet: str) -> list[Entry]:
+        """The wallet's credentials at the source, sorted by service."""
+
+    @abc.abstractmethod
+    def read(self, wallet: str, entry: Entry) -> bytes:
+        """The plaintext of one entry."""
+
+    @abc.abstractmethod
+    def delete(self, wallet: str, entries: Sequence[Entry], dest: CredentialStore) -> str:
+        """Remove the wallet's migrated entries; returns a human note ("" if nothing special)."""
+
+    def prepare_overwrite(self, wallet: str, entry: Entry, dest: CredentialStore) -> bool:
+        """Called when the destination holds an unreadable blob. True if it is this entry's
+        own source object (in-place conversion) and may be replaced."""
+        return False
+
+
+class LegacySource(Source):
+    def __init__(self, client: LegacyClient) -> None:
+        self.client = client
+        self.description = f"legacy {client.base_url}"
+
+    def entries(self, wallet: str) -> list[Entry]:
+        return [Entry(s, "legacy") for s in self.client.list(wallet)]
+
+    def read(self, wallet: str, entry: Entry) -> bytes:
+        return self.client.read(wallet, entry.service)
+
+    def delete(self, wallet: str, entries: Sequence[Entry], dest: CredentialStore) -> str:
+        # The API only has a whole-wallet teardown: refuse if anything unverified is there now.
+        now = set(self.client.list(wallet))
+        extra = now - {e.service for e in entries}
+        if extra:
+            raise _Kept(
+                f"{len(extra)} credential(s) appeared at the source since the migration listed "
+                "it; not tearing the wallet down - rerun migrate"
+            )
+        self.client.teardown(wallet)
+        return "legacy wallet torn down"
+
+
+class _Kept(Exception):
+    """The source was deliberately not deleted; the message says why."""
+
+
+class UpstreamSource(Source):
+    """Upstream 0x01/0x02 objects in an object store opened administratively."""
+
+    def __init__(
+        self, objects: ObjectStore, kek: upstream.UpstreamKek, *, backup_dir: Path
+    ) -> None:
+        self.objects = objects
+        self.kek = kek
+        self.backup_dir = backup_dir
+        self.description = f"upstream {objects.backend_id}"
+
+    def entries(self, wallet: str) -> list[Entry]:
+        return [
+            Entry(o.service, f"upstream-v{o.version}", o.key)
+            for o in upstream.discover(self.objects, wallet)
+        ]
+
+    def read(self, wallet: str, entry: Entry) -> bytes:
+        version = upstream.V2 if entry.label == "upstream-v2" else upstream.V1
+        stored = self.objects.get(entry.key)
+        return upstream.open_blob(
+            stored.data,
+            kek=self.kek(wallet, entry.service),
+            wallet=wallet,
+            service=entry.service,
+            expect=version,
+        )
+
+    def _in_place(self, entry: Entry, dest: CredentialStore) -> bool:
+        return (
+            dest.objects.backend_id == self.objects.backend_id
+            and dest.key_for(entry.service) == entry.key
+        )
+
+    def prepare_overwrite(self, wallet: str, entry: Entry, dest: CredentialStore) -> bool:
+        if not self._in_place(entry, dest):
+            return False
+        stored = self.objects.get(entry.key)
+        if upstream.blob_version(stored.data) is None:
+            return False
+        target = self.backup_dir / entry.key
+        _write_private(target, stored.data)
+        return True
+
+    def delete(self, wallet: str, entries: Sequence[Entry], dest: CredentialStore) -> str:
+        removed = 0
+        for entry in entries:
+            if self._in_place(entry, dest):
+                continue  # already replaced by the converted blob
+            self.objects.delete(entry.key)
+            removed += 1
+        return f"{removed} upstream object(s) deleted"
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    from .paths import ensure_private_dir
+
+    ensure_private_dir(path.parent)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.fchmod(fd, 0o600)
+        os.write(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+# -- progress --------------------------------------------------------------------------------
+
+
+class Progress:
+    """A one-line bar on a terminal; one plain line per item otherwise (logs, CI, pipes)."""
+
+    def __init__(self, stream: TextIO | None = None, *, enabled: bool = True) -> None:
+        self.stream = stream or sys.stderr
+        self.enabled = enabled
+        self.tty = enabled and self.stream.isatty()
+        self.total = 0
+        self.done = 0
+
+    def start(self, total: int) -> None:
+        self.total += total
+
+    def item(self, item: Item) -> None:
+        self.done += 1
+        if not self.enabled:
+            return
+        label = f"{item.wallet} {item.service}: {item.status}"
+        if self.tty:
+            width = 30
+            filled = int(width * self.done / max(self.total, 1))
+            bar = "#" * filled + "-" * (width - filled)
+            self.stream.write(f"\r[{bar}] {self.done}/{self.total} {label[:60]:<60}")
+            if self.done >= self.total:
+                self.stream.write("\n")
+        else:
+            extra = f" ({item.detail})" if item.detail else ""
+            self.stream.write(f"migrate: [{self.done}/{self.total}] {label}{extra}\n")
+        self.stream.flush()
+
+    def note(self, text: str) -> None:
+        if self.enabled:
+            if self.tty:
+                self.stream.write("\n")
+            self.stream.write(f"migrate: {text}\n")
+            self.stream.flush()
+
+
+# -- the engine ------------------------------------------------------------------------------
+
+
+def migrate(
+    source: Source,
+    wallets: Iterable[str],
+    open_destination: Callable[[str], CredentialStore],
+    *,
+    dry_run: bool = False,
+    overwrite: bool = False,
+    delete_source: bool = False,
+    progress: Progress | None = None,
+) -> Report:
+    """Migrate every credential of each wallet from ``source`` into its destination store."""
+    progress = progress or Progress(enabled=False)
+    destination_label = ""
+    report = Report(source=source.description, destination="", dry_run=dry_run)
+    for raw_wallet in wallets:
+        wallet = names.validate_wallet(raw_wallet)
+        try:
+            entries = source.entries(wallet)
+        except (CredentialsError, ConfigurationError):
+            raise  # the same for every wallet: stop with the typed error, nothing was done
+        except PortableCredsError as exc:
+            report.items.append(Item(wallet, "*", "", FAILED, f"listing the source failed: {exc}"))
+            report.wallets.append(WalletResult(wallet, False, "source listing failed"))
+            continue
+        dest = open_destination(wallet)
+        destination_label = destination_label or dest.objects.backend_id
+        progress.start(len(entries))
+        items = []
+        for entry in entries:
+            item = _one(source, wallet, entry, dest, dry_run=dry_run, overwrite=overwrite)
+            progress.item(item)
+            items.append(item)
+        report.items.extend(items)
+        report.wallets.append(
+            _maybe_delete(source, wallet, entries, items, dest, delete_source, dry_run, progress)
+        )
+    report.destination = destination_label
+    return report
+
+
+def _maybe_delete(
+    source: Source,
+    wallet: str,
+    entries: list[Entry],
+    items: list[Item],
+    dest: CredentialStore,
+    delete_source: bool,
+    dry_run: bool,
+    progress: Progress,
+) -> WalletResult:
+    if not delete_source:
+        return WalletResult(wallet, False)
+    if dry_run:
+        return WalletResult(wallet, False, "dry run: source kept")
+    if not all(i.status in (MIGRATED, ALREADY) for i in items):
+        note = "source kept: not every credential of this wallet was verified"
+        progress.note(f"{wallet}: {note}")
+        return WalletResult(wallet, False, note)
+    try:
+        note = source.delete(wallet, entries, dest)
+    except _Kept as kept:
+        progress.note(f"{wallet}: {kept}")
+        return WalletResult(wallet, False, str(kept))
+    except PortableCredsError as exc:
+        progress.note(f"{wallet}: deleting the source failed: {exc}")
+        return WalletResult(wallet, False, f"deleting the source failed: {exc}")
+    return WalletResult(wallet, True, note)
+
+
+def _one(
+    source: Source,
+    wallet: str,
+    entry: Entry,
+    dest: CredentialStore,
+    *,
+    dry_run: bool,
+    overwrite: bool,
+) -> Item:
+    def item(status: str, detail: str = "") -> Item:
+        return Item(wallet, entry.service, entry.label, status, detail)
+
+    try:
+        names.validate_service(entry.service)
+    except InvalidName:
+        return item(
+            SKIPPED,
+            "service name not valid in portable-creds (1-64 of A-Z a-z 0-9 . _ -); "
+            "rename it at the source",
+        )
+    try:
+        plaintext = source.read(wallet, entry)
+    except PortableCredsError as exc:
+        return item(FAILED, f"reading the source failed: {exc}")
+
+    replace_foreign = False
+    try:
+        current = dest.get(entry.service).reveal()
+    except NotFound:
+        current = None
+    except IntegrityError:
+        try:
+            replace_foreign = source.prepare_overwrite(wallet, entry, dest)
+        except PortableCredsError as exc:
+            return item(FAILED, f"backing up the in-place source failed: {exc}")
+        if not replace_foreign and not overwrite:
+            return item(
+                CONFLICT,
+                "the destination holds a blob that does not open; use --overwrite to replace it",
+            )
+        current = None
+    except PortableCredsError as exc:
+        return item(FAILED, f"reading the destination failed: {exc}")
+
+    if current is not None:
+        if hmac.compare_digest(current, plaintext):
+            return item(ALREADY)
+        if not overwrite:
+            return item(
+                CONFLICT, "the destination holds a different value; use --overwrite to replace it"
+            )
+    if dry_run:
+        return item(WOULD_MIGRATE, "in place" if replace_foreign else "")
+    try:
+        dest.put(entry.service, plaintext)
+    except PortableCredsError as exc:
+        return item(FAILED, f"writing the destination failed: {exc}")
+    try:
+        readback = dest.get(entry.service).reveal()
+    except PortableCredsError as exc:
+        return item(FAILED, f"read-back verification failed: {exc}")
+    if not hmac.compare_digest(readback, plaintext):
+        return item(
+            FAILED, "read-back verification failed: the destination returned different bytes"
+        )
+    return item(MIGRATED, "converted in place (original backed up)" if replace_foreign else "")
+
+
+def render_text(report: Report) -> str:
+    """The human summary (stdout)."""
+    lines = [f"source:      {report.source}", f"destination: {report.destination}"]
+    if report.dry_run:
+        lines.append("dry run: nothing was written or deleted")
+    for item in report.items:
+        extra = f"  ({item.detail})" if item.detail else ""
+        lines.append(f"  {item.status:<14} {item.wallet} {item.service}{extra}")
+    for w in report.wallets:
+        if w.source_deleted or w.detail:
+            lines.append(
+                f"  {w.wallet}: {'source deleted' if w.source_deleted else 'source kept'}"
+                + (f" - {w.detail}" if w.detail else "")
+            )
+    counts = report.counts()
+    summary = ", ".join(f"{n} {k}" for k, n in counts.items() if n)
+    lines.append(f"summary: {summary or 'nothing to migrate'}")
+    return "\n".join(lines) + "\n"
+
+
+def render_json(report: Report) -> str:
+    return json.dumps(report.to_dict(), sort_keys=True) + "\n"
