@@ -25,6 +25,7 @@ import os
 import re
 import stat
 import tempfile
+import threading
 from collections.abc import Iterable
 from hashlib import sha256
 from pathlib import Path
@@ -53,6 +54,9 @@ def _check_version(version: int, what: str) -> int:
     if isinstance(version, bool) or not isinstance(version, int) or not 1 <= version <= MAX_VERSION:
         raise ConfigurationError(f"{what} {version!r} is not an integer in 1..{MAX_VERSION}")
     return version
+
+
+_CACHE_SIZE = 4096
 
 
 def root_fingerprint(root: bytes) -> str:
@@ -112,6 +116,10 @@ class SecretKeySource(KeySource):
                 _check_version(v, "accepted KEK version") for v in accept_versions
             ) | {self.version}
         self.fingerprint = root_fingerprint(self._root)
+        # Derived KEKs are cached: the root that derives them is in memory anyway, and a
+        # derivation (HKDF + a Kek value) is most of a small put's client-side CPU.
+        self._cache: dict[tuple[str, str, int], Kek] = {}
+        self._cache_lock = threading.Lock()
 
     def __repr__(self) -> str:
         accepted = (
@@ -131,7 +139,15 @@ class SecretKeySource(KeySource):
         return f"sk.v{self.version if version is None else version}.{self.fingerprint}"
 
     def _kek(self, wallet: str, service: str, version: int) -> Kek:
-        return Kek(self.kek_id(version), derive_kek(self._root, wallet, service, version))
+        slot = (wallet, service, version)
+        kek = self._cache.get(slot)
+        if kek is None:
+            kek = Kek(self.kek_id(version), derive_kek(self._root, wallet, service, version))
+            with self._cache_lock:
+                if len(self._cache) >= _CACHE_SIZE:
+                    self._cache.clear()
+                self._cache[slot] = kek
+        return kek
 
     def current_kek(self, wallet: str, service: str) -> Kek:
         return self._kek(wallet, service, self.version)

@@ -78,6 +78,7 @@ class CredentialStore:
         self.outbox = outbox
         self.audit = audit
         self.scope = scope
+        self._credentials_prefix = names.credentials_prefix(self.wallet, self.prefix)
 
     def __repr__(self) -> str:
         return f"CredentialStore(backend={self.objects.backend_id!r}, wallet={self.wallet!r})"
@@ -94,7 +95,8 @@ class CredentialStore:
     # -- helpers -------------------------------------------------------------------------
 
     def key_for(self, service: str) -> str:
-        return names.object_key(self.wallet, service, self.prefix)
+        """``<prefix>/<wallet>/credentials/<service>.enc`` (the service is validated here)."""
+        return f"{self._credentials_prefix}{names.validate_service(service)}{names.SUFFIX}"
 
     def _context(self, service: str) -> envelope.Context:
         return envelope.Context(self.wallet, service, self.key_for(service))
@@ -201,7 +203,7 @@ class CredentialStore:
         def run() -> list[str]:
             if self.scope is not None:  # scoped credentials cannot list: probe the scope
                 return sorted(s for s in self.scope.services if self.exists(s))
-            base = names.credentials_prefix(self.wallet, self.prefix)
+            base = self._credentials_prefix
             found = set()
             for info in self.objects.list(base):
                 service = names.service_from_key(info.key, self.wallet, self.prefix)
