@@ -23,6 +23,7 @@ from .errors import EXIT_CODES, PortableCredsError
 #: (yet) present is skipped; see ``portable_creds/commands/__init__.py`` for the contract.
 COMMAND_MODULES: tuple[str, ...] = (
     "credentials",
+    "creds",
     "outbox",
     "migrate",
     "run",

@@ -13,7 +13,7 @@ import os
 import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple, NoReturn
 
 from ..errors import EXIT_CODES, ConfigurationError, PortableCredsError
 
@@ -36,6 +36,9 @@ ENV_DEBUG = "PORTABLE_CREDS_DEBUG"
 ENV_AGENTKEYS_BACKEND = "AGENTKEYS_CREDENTIAL_BACKEND"
 ENV_AGENTKEYS_BUCKET = "AGENTKEYS_BUCKET"
 ENV_AGENTKEYS_ROLE = "AGENTKEYS_DATA_ROLE_ARN"
+
+#: ``--scope-enforcement`` values, as ``CredentialStore.scoped(enforcement=...)`` takes them.
+SCOPE_ENFORCEMENTS: tuple[str, ...] = ("cloud", "client")
 
 #: Human descriptions of ``errors.EXIT_CODES``, in the order the help epilog and README list them.
 EXIT_CODE_MEANINGS: tuple[tuple[str, str], ...] = (
@@ -120,6 +123,14 @@ def global_options() -> argparse.ArgumentParser:
     g.add_argument("--json", action="store_true", help="machine-readable output")
     g.add_argument("--debug", action="store_true",
                    help=f"tracebacks for unexpected errors [env {ENV_DEBUG}=1]")
+    g.add_argument("--scope", metavar="SERVICE[,SERVICE]", action="append",
+                   help="limit the command to these services, with credentials the cloud "
+                        "narrows (repeatable)")
+    g.add_argument("--read-only", action="store_true",
+                   help="with --scope: credentials that can only read those services")
+    g.add_argument("--scope-enforcement", choices=SCOPE_ENFORCEMENTS,
+                   help="who enforces --scope: the cloud (default; refused where the backend "
+                        "cannot) or this client only (explicit opt-in)")
     for hook in _global_option_hooks:
         hook(p)
     _parent = p
@@ -310,14 +321,84 @@ def notice(message: str) -> None:
     print(f"{PROG}: {message}", file=sys.stderr, flush=True)
 
 
+class ScopeRequest(NamedTuple):
+    """What ``--scope`` / ``--read-only`` / ``--scope-enforcement`` ask for."""
+
+    services: tuple[str, ...]
+    read_only: bool
+    enforcement: str
+
+
+def scope_request(args: argparse.Namespace) -> ScopeRequest | None:
+    """The requested scope, ``None`` without ``--scope``; usage errors for half-given options."""
+    from ..names import validate_service
+
+    raw: list[str] = list(getattr(args, "scope", None) or [])
+    services = tuple(
+        dict.fromkeys(
+            validate_service(part.strip()) for item in raw for part in item.split(",")
+            if part.strip()
+        )
+    )
+    read_only = flag(args, "read_only")
+    enforcement = getattr(args, "scope_enforcement", None)
+    if not services:
+        if raw:
+            fail("--scope needs at least one service name, e.g. --scope openai,github",
+                 code="usage")
+        if read_only or enforcement is not None:
+            given = "--read-only" if read_only else "--scope-enforcement"
+            fail(f"{given} only applies to a scope; add --scope SERVICE[,SERVICE]", code="usage")
+        return None
+    return ScopeRequest(services, read_only, enforcement or "cloud")
+
+
+def apply_scope(store: CredentialStore, request: ScopeRequest | None) -> CredentialStore:
+    """``store`` narrowed to ``request`` (the unchanged store for ``None``)."""
+    if request is None:
+        return store
+    enforcement: Literal["cloud", "client"] = (
+        "client" if request.enforcement == "client" else "cloud"
+    )
+    try:
+        scoped = store.scoped(
+            request.services, read_only=request.read_only, enforcement=enforcement
+        )
+    except ConfigurationError:
+        caps = store.objects.capabilities
+        if enforcement != "cloud" or caps.scoped_credentials == "cloud":
+            raise
+        raise ConfigurationError(
+            f"--scope: backend {store.objects.backend_id} cannot narrow its credentials in "
+            f"the cloud (scoped_credentials={caps.scoped_credentials!r}); add "
+            "--scope-enforcement client to accept a limit this client enforces alone, or use "
+            "a backend that can (s3:// with role_arn)"
+        ) from None
+    if enforcement == "client":
+        notice(
+            "the scope is enforced by this client only: the credentials it uses still reach "
+            "every credential of the wallet"
+        )
+    return scoped
+
+
 def open_store(
-    args: argparse.Namespace, *, wallet: str | None = None, settings: Settings | None = None
+    args: argparse.Namespace,
+    *,
+    wallet: str | None = None,
+    settings: Settings | None = None,
+    scoped: bool = True,
 ) -> CredentialStore:
-    """The ``CredentialStore`` the global options and environment describe."""
+    """The ``CredentialStore`` the global options and environment describe.
+
+    With ``--scope`` (and ``scoped=True``) it is the scoped store: every operation of the
+    command runs with credentials limited to those services (read-only with ``--read-only``).
+    """
     from ..opener import open_store as _open
 
+    request = scope_request(args) if scoped else None
     settings = settings or resolve_settings(args)
-    return _open(
+    store = _open(
         settings.backend,
         wallet=wallet or require_wallet(settings),
         keys=key_source(settings),
@@ -325,6 +406,11 @@ def open_store(
         prefix=settings.prefix,
         on_notice=notice,
     )
+    try:
+        return apply_scope(store, request)
+    except BaseException:
+        store.close()
+        raise
 
 
 def key_source(settings: Settings) -> KeySource | None:

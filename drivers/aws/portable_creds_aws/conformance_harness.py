@@ -177,6 +177,27 @@ class S3Harness(Harness):
             raise NotImplementedError("this store has no temporary credentials (static keys)")
         objects.provider.invalidate()
 
+    def scoped(
+        self, store: CredentialStore, *, services: list[str], read_only: bool
+    ) -> CredentialStore:
+        """The tenant's store narrowed by a session policy (cloud enforcement, never client)."""
+        objects = store.objects
+        if not isinstance(objects, S3ObjectStore) or objects.provider is None:
+            raise NotImplementedError(
+                "static-key stores cannot be narrowed by the service; scoping runs on rgw"
+            )
+        return store.scoped(services, read_only=read_only, enforcement="cloud")
+
+    def unguarded_objects(self, store: CredentialStore) -> ObjectStore:
+        """The same identity without the static-key client guard (federated stores have none,
+        scoped ones included: their limits live in the session policy)."""
+        objects = store.objects
+        if not isinstance(objects, S3ObjectStore):
+            return objects
+        if objects.provider is not None:
+            return objects
+        return S3ObjectStore(objects.settings, objects.client, wallet=None)
+
     def store_with_bad_token(
         self, wallet: str, *, prefix: str, kind: BadTokenKind
     ) -> CredentialStore:

@@ -96,11 +96,11 @@ _TOKEN_REFUSED = frozenset(
         "IDPRejectedClaim",
         "AccessDenied",
         "AccessDeniedException",
-        "PackedPolicyTooLarge",
         "InvalidParameterValue",
-        "MalformedPolicyDocument",
     }
 )
+#: STS refused the session policy of a scoped store (not the token).
+_POLICY_REFUSED = frozenset({"PackedPolicyTooLarge", "MalformedPolicyDocument"})
 _IDP_DOWN = frozenset({"IDPCommunicationError", "IDPCommunicationErrorException"})
 
 
@@ -213,6 +213,12 @@ def map_sts_error(exc: ClientError) -> PortableCredsError:
     if code in _TRANSIENT or status == 429 or status >= 500:
         return RemoteUnavailable(
             f"STS kept failing ({code or status}) after bounded retries; try again later",
+            request_id=rid,
+        )
+    if code in _POLICY_REFUSED:
+        return ConfigurationError(
+            f"the identity service refused the session policy of a scoped store ({code}); "
+            "scope fewer services per credential",
             request_id=rid,
         )
     if code in _TOKEN_REFUSED or status in (400, 401, 403):

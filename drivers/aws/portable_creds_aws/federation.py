@@ -105,6 +105,7 @@ class WebIdentityCredentialsProvider(CredentialsProvider):
         windows: tuple[float, float] | None = None,
         time_fetcher: Callable[[], dt.datetime] | None = None,
         session_name_override: str | None = None,
+        policy: str | None = None,
     ) -> None:
         self._sts = sts_client
         self._role_arn = role_arn
@@ -112,11 +113,15 @@ class WebIdentityCredentialsProvider(CredentialsProvider):
         self._token_source = token_source
         self._duration = duration
         self._session_name_override = session_name_override
+        self.policy = policy
+        """Session policy (compact JSON) narrowing the role's permissions, or ``None``."""
+        self._time_fetcher = time_fetcher
         self._lock = threading.Lock()
         self._expiry: dict[str, dt.datetime] = {}
         self.sts_calls = 0
         """How many ``AssumeRoleWithWebIdentity`` calls this provider made (for tests/metrics)."""
         advisory, mandatory = windows or refresh_windows(duration)
+        self._windows = (advisory, mandatory)
         self.botocore_credentials = _WebIdentityCredentials(
             self._fetch, advisory=advisory, mandatory=mandatory, time_fetcher=time_fetcher
         )
@@ -127,13 +132,16 @@ class WebIdentityCredentialsProvider(CredentialsProvider):
             raise InvalidToken("the token source returned no token; check its configuration")
         with self._lock:
             self.sts_calls += 1
+        request: dict[str, Any] = {
+            "RoleArn": self._role_arn,
+            "RoleSessionName": self._session_name_override or session_name(self._wallet),
+            "WebIdentityToken": token,
+            "DurationSeconds": self._duration,
+        }
+        if self.policy is not None:
+            request["Policy"] = self.policy
         try:
-            resp = self._sts.assume_role_with_web_identity(
-                RoleArn=self._role_arn,
-                RoleSessionName=self._session_name_override or session_name(self._wallet),
-                WebIdentityToken=token,
-                DurationSeconds=self._duration,
-            )
+            resp = self._sts.assume_role_with_web_identity(**request)
         except ClientError as exc:
             raise map_sts_error(exc) from None
         except SDK_ERRORS as exc:
@@ -153,6 +161,25 @@ class WebIdentityCredentialsProvider(CredentialsProvider):
             "token": creds["SessionToken"],
             "expiry_time": expiration.isoformat(),
         }
+
+    def narrowed(self, policy: str) -> WebIdentityCredentialsProvider:
+        """A provider for the same role and token whose sessions carry ``policy``.
+
+        STS grants the intersection of the role's policies and the session policy, and the
+        policy travels inside the (encrypted) session token, so whoever holds the resulting
+        credentials cannot widen them. Same STS client, same token source, own cache.
+        """
+        return WebIdentityCredentialsProvider(
+            sts_client=self._sts,
+            role_arn=self._role_arn,
+            wallet=self._wallet,
+            token_source=self._token_source,
+            duration=self._duration,
+            windows=self._windows,
+            time_fetcher=self._time_fetcher,
+            session_name_override=self._session_name_override,
+            policy=policy,
+        )
 
     # ------------------------------------------------------------ CredentialsProvider
     def credentials(self) -> TemporaryCredentials:

@@ -3,20 +3,28 @@
 Every call goes through ``_call``: it maps botocore failures into ``portable_creds.errors`` and,
 for federated stores, refreshes credentials once and retries once when the service says they
 expired (AWS: ``ExpiredToken``; Ceph RGW: a 403 for credentials our clock says are past expiry).
+
+A federated store can be *scoped* (``scoped``): a second store whose own web-identity sessions
+carry a session policy naming exact objects and actions, so the service itself refuses
+everything else, whoever holds the credentials (``exported_credentials`` hands them out).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
-from botocore.exceptions import ClientError
+import attrs
+from botocore.exceptions import ClientError, IncompleteReadError, ResponseStreamingError
+from urllib3.exceptions import ProtocolError
 
 from portable_creds.driver import Capabilities, ObjectInfo, ObjectStore, StoredObject
-from portable_creds.errors import AccessDenied, NotFound
+from portable_creds.errors import AccessDenied, ConfigurationError, NotFound, TransientError
 from portable_creds.local import tenant_may_access, tenant_may_list
 
+from .clients import s3_client
 from .errormap import (
     SDK_ERRORS,
     http_status,
@@ -25,15 +33,38 @@ from .errormap import (
     map_client_error,
 )
 from .federation import WebIdentityCredentialsProvider
+from .scoping import session_policy
 from .settings import S3Settings
 
 T = TypeVar("T")
 CONTENT_TYPE = "application/octet-stream"
+#: GET attempts when the response body is cut short (botocore retries requests, never bodies).
+BODY_ATTEMPTS = 3
+
+
+class _BodyCutShort(Exception):
+    """The connection died while the body was read; the whole GET is worth repeating."""
 
 
 def _etag(raw: str) -> str:
     """ETags travel unquoted inside portable-creds (RGW's If-Match wants them unquoted)."""
     return raw.strip('"')
+
+
+@attrs.frozen
+class KeyScope:
+    """What a scoped store's session policy allows: these keys, and writes unless read-only."""
+
+    keys: frozenset[str]
+    read_only: bool
+
+    def describe(self) -> str:
+        mode = "read-only" if self.read_only else "read-write"
+        return f"{mode} scope of {len(self.keys)} object(s)"
+
+
+def _utc_text(when: dt.datetime) -> str:
+    return when.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class S3ObjectStore(ObjectStore):
@@ -44,11 +75,17 @@ class S3ObjectStore(ObjectStore):
         *,
         provider: WebIdentityCredentialsProvider | None = None,
         wallet: str | None = None,
+        scope: KeyScope | None = None,
+        parent: S3ObjectStore | None = None,
     ) -> None:
         self.settings = settings
         self.client = client
         self.provider = provider
         self.wallet = wallet
+        self.scope = scope
+        """Set on scoped stores: the limits their session policy carries."""
+        self._parent = parent
+        """The unscoped store a scoped one was made from (only to tell absent from forbidden)."""
         # Static keys opened for a tenant (allow_static_tenant): nothing on the service side
         # confines them, so the driver refuses keys outside the tenant's area itself.
         self._client_guard = wallet if provider is None else None
@@ -57,6 +94,9 @@ class S3ObjectStore(ObjectStore):
             if_match=True,
             federation=provider is not None,
             server_side_isolation=provider is not None,
+            # Only web-identity sessions can carry a session policy; static keys cannot be
+            # narrowed (the caller may still opt into a client-side scope in the core).
+            scoped_credentials="cloud" if provider is not None else "none",
         )
 
     @property
@@ -65,10 +105,23 @@ class S3ObjectStore(ObjectStore):
 
     def __repr__(self) -> str:
         mode = "federated" if self.provider else "static"
-        return f"S3ObjectStore({self.settings.backend_id!r}, {mode}, wallet={self.wallet!r})"
+        scope = f", {self.scope.describe()}" if self.scope is not None else ""
+        return f"S3ObjectStore({self.settings.backend_id!r}, {mode}, wallet={self.wallet!r}{scope})"
 
     # ------------------------------------------------------------------ plumbing
     def _call(self, what: str, fn: Callable[[], T]) -> T:
+        try:
+            return self._call_mapped(what, fn)
+        except AccessDenied as exc:
+            if self.scope is None:
+                raise
+            raise AccessDenied(
+                f"{exc.message} (these are scoped credentials: {self.scope.describe()}; "
+                "open an unscoped store or widen the scope)",
+                request_id=exc.request_id,
+            ) from None
+
+    def _call_mapped(self, what: str, fn: Callable[[], T]) -> T:
         used = self.provider.current_access_key() if self.provider is not None else None
         try:
             return fn()
@@ -110,18 +163,41 @@ class S3ObjectStore(ObjectStore):
                 f"{self._client_guard} may only list below '<prefix>/{self._client_guard}/'"
             )
 
-    def _missing_or_denied(self, key: str, denied: AccessDenied) -> Exception:
-        """S3 answers a GET/HEAD of a missing key with 403 when the caller lacks an unconditioned
-        ``s3:ListBucket`` (tenants only get it for their own prefix). One listing of exactly
-        that key tells "absent" (listing allowed, key not there) from "forbidden"."""
+    def _listed(self, key: str) -> bool | None:
+        """Whether ``key`` exists, by one listing of exactly that key; ``None``: cannot tell.
+
+        S3 answers a GET/HEAD of a missing key with 403 when the caller lacks an unconditioned
+        ``s3:ListBucket`` (tenants only get it for their own prefix; scoped credentials never
+        get it). A scoped store asks its parent, and only about keys inside its scope, so the
+        probe reveals nothing a read of that key would not.
+        """
+        if self.scope is not None:
+            if key not in self.scope.keys or self._parent is None:
+                return None
+            return self._parent._listed(key)
         try:
             for info in self.list(key):
-                if info.key == key:
-                    return denied
-                break
+                return info.key == key  # the key itself sorts first among keys it prefixes
         except AccessDenied:
-            return denied
-        return NotFound(f"{key}: no such object")
+            return None
+        return False
+
+    def _read(self, what: str, key: str, fn: Callable[[], T]) -> T:
+        """A GET/HEAD whose 403 is resolved into NotFound (absent) or AccessDenied.
+
+        If the probe finds the key, the read is retried once: a concurrent writer of the same
+        tenant may have deleted and re-created it between the read and the probe.
+        """
+        for attempt in range(2):
+            try:
+                return self._call(what, fn)
+            except AccessDenied as denied:
+                listed = self._listed(key)
+                if listed is False:
+                    raise NotFound(f"{key}: no such object") from None
+                if listed is None or attempt == 1:
+                    raise denied from None
+        raise AssertionError("unreachable")
 
     # ------------------------------------------------------------------ ObjectStore
     def put(
@@ -152,24 +228,34 @@ class S3ObjectStore(ObjectStore):
 
         def fetch() -> tuple[bytes, str]:
             resp = self.client.get_object(Bucket=self.settings.bucket, Key=key)
-            with resp["Body"] as body:
+            # Not ``with body``: StreamingBody.__enter__ returns the raw urllib3 stream, whose
+            # read() would bypass botocore's length check and error wrapping.
+            body = resp["Body"]
+            try:
                 return body.read(), resp["ETag"]
+            except (ResponseStreamingError, IncompleteReadError, ProtocolError):
+                raise _BodyCutShort from None
+            finally:
+                body.close()
 
-        try:
-            data, etag = self._call(f"get {key}", fetch)
-        except AccessDenied as denied:
-            raise self._missing_or_denied(key, denied) from None
-        return StoredObject(data=data, etag=_etag(etag))
+        for _ in range(BODY_ATTEMPTS):
+            try:
+                data, etag = self._read(f"get {key}", key, fetch)
+            except _BodyCutShort:
+                continue
+            return StoredObject(data=data, etag=_etag(etag))
+        raise TransientError(
+            f"get {key}: the response body was cut short {BODY_ATTEMPTS} times (the connection "
+            "dropped mid-transfer); check the network path to the endpoint and try again"
+        )
 
     def head(self, key: str) -> ObjectInfo:
         self._check_key(key)
-        try:
-            resp = self._call(
-                f"head {key}",
-                lambda: self.client.head_object(Bucket=self.settings.bucket, Key=key),
-            )
-        except AccessDenied as denied:
-            raise self._missing_or_denied(key, denied) from None
+        resp = self._read(
+            f"head {key}",
+            key,
+            lambda: self.client.head_object(Bucket=self.settings.bucket, Key=key),
+        )
         return ObjectInfo(key=key, size=int(resp["ContentLength"]), etag=_etag(resp["ETag"]))
 
     def delete(self, key: str) -> None:
@@ -210,6 +296,69 @@ class S3ObjectStore(ObjectStore):
             ),
         )
         return _etag(resp["CopyObjectResult"]["ETag"])
+
+    # ------------------------------------------------------------------ scoping
+    def scoped(self, keys: Sequence[str], *, read_only: bool) -> S3ObjectStore:
+        """A store whose own STS sessions carry a session policy allowing exactly ``keys``.
+
+        Actions: ``s3:GetObject``, plus ``s3:PutObject``/``s3:DeleteObject`` unless
+        ``read_only``; never ``s3:ListBucket``. The service grants the intersection with the
+        data role's policy, so the scope can only narrow the tenant's access. Scoping a scoped
+        store narrows further (a subset of its keys, never back to read-write).
+        """
+        if self.provider is None:
+            raise ConfigurationError(
+                f"backend {self.backend_id} uses static keys, which cannot be narrowed by the "
+                "service (scoped_credentials='none'); open it with role_arn=... (web-identity "
+                "federation), or pass enforcement='client' to accept a limit enforced by this "
+                "client only"
+            )
+        wanted = list(dict.fromkeys(keys))
+        if self.scope is not None:
+            outside = sorted(set(wanted) - self.scope.keys)
+            if outside:
+                raise AccessDenied(
+                    f"cannot widen a scoped store to {', '.join(outside)}: it is limited to a "
+                    f"{self.scope.describe()}"
+                )
+            if self.scope.read_only and not read_only:
+                raise AccessDenied("cannot make a read-only scoped store writable")
+        policy = session_policy(self.settings.bucket, wanted, read_only=read_only)
+        provider = self.provider.narrowed(policy)
+        return S3ObjectStore(
+            self.settings,
+            s3_client(self.settings, provider.botocore_credentials),
+            provider=provider,
+            wallet=self.wallet,
+            scope=KeyScope(frozenset(wanted), read_only),
+            parent=self if self.scope is None else self._parent,
+        )
+
+    def exported_credentials(self) -> dict[str, str]:
+        """The current (refreshed) session as the AWS SDKs' standard environment variables.
+
+        Static keys are never exported: they do not expire and cannot carry a scope.
+        """
+        if self.provider is None:
+            raise ConfigurationError(
+                f"backend {self.backend_id} uses static keys; they are never exported (they "
+                "do not expire and cannot be scoped): open the store with role_arn=... "
+                "(web-identity federation)"
+            )
+        creds = self.provider.credentials()
+        env = {
+            "AWS_ACCESS_KEY_ID": creds.access_key_id,
+            "AWS_SECRET_ACCESS_KEY": creds.secret_access_key,
+        }
+        if creds.session_token:
+            env["AWS_SESSION_TOKEN"] = creds.session_token
+        if creds.expiration is not None:
+            env["AWS_CREDENTIAL_EXPIRATION"] = _utc_text(creds.expiration)
+        if self.settings.endpoint is not None:
+            env["AWS_ENDPOINT_URL_S3"] = self.settings.endpoint
+        if self.settings.region:
+            env["AWS_REGION"] = self.settings.region
+        return env
 
     def close(self) -> None:
         self.client.close()
