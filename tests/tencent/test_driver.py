@@ -240,6 +240,26 @@ def test_persistent_failure_gives_up_after_bounded_attempts(env: Env, store: obj
     d.faults.clear()
 
 
+def test_body_cut_short_is_retried(env: Env, store: object) -> None:
+    d = env.double
+    d.faults.cut_body_next(1)
+    before = d.stats["cos"]
+    assert store.get(key(WALLET_A)).data == b"payload"  # type: ignore[attr-defined]
+    assert d.stats["cos"] - before == 2
+    assert d.faults.injected >= 1
+
+
+def test_body_always_cut_short_gives_up_with_a_typed_error(env: Env, store: object) -> None:
+    d = env.double
+    d.faults.cut_body_next(50)
+    before = d.stats["cos"]
+    with pytest.raises(RemoteUnavailable) as info:
+        store.get(key(WALLET_A))  # type: ignore[attr-defined]
+    assert d.stats["cos"] - before == 4  # 1 + retries=3
+    assert "gave up" in info.value.message
+    d.faults.clear()
+
+
 def test_slow_responses_time_out_and_are_retried(env: Env) -> None:
     s = env.open(WALLET_A, timeout="1")
     s.put(key(WALLET_A), b"x")

@@ -16,9 +16,11 @@ from typing import ClassVar
 from portable_creds_conformance.harness import BadTokenKind, Harness
 
 from portable_creds.driver import ObjectStore, StoreTarget
+from portable_creds.scoped import ClientScopedStore
 from portable_creds.store import CredentialStore
 
 from .admin import Deployment, Provisioner
+from .cos_store import CosObjectStore
 from .driver import build_vendor
 from .settings import StaticKeys, parse_settings
 from .testing import AccessKey, TencentDouble, TestIdentityProvider
@@ -172,3 +174,33 @@ class CosHarness(Harness):
         self, wallet: str, *, prefix: str, kind: BadTokenKind
     ) -> CredentialStore:
         return self._open(wallet, prefix, self._token(wallet, kind))
+
+    def scoped(
+        self, store: CredentialStore, *, services: list[str], read_only: bool
+    ) -> CredentialStore:
+        """The tenant's store narrowed by the vendor's inline session policy (cloud only).
+
+        Never the client-side fallback: the scoping group must see CAM refuse.
+        """
+        objects = store.objects
+        if (
+            not isinstance(objects, CosObjectStore)
+            or objects.capabilities.scoped_credentials != "cloud"
+        ):
+            raise NotImplementedError(
+                "role-per-tenant sessions come from AssumeRoleWithWebIdentity, which takes no "
+                "Policy, so CAM cannot narrow them; scoping runs on double-token-vendor"
+            )
+        return store.scoped(services, read_only=read_only, enforcement="cloud")
+
+    def unguarded_objects(self, store: CredentialStore) -> ObjectStore:
+        """The same credentials with no client-side check.
+
+        ``CosObjectStore`` has none (tenant prefixes and scopes live in CAM policies), so its
+        view is itself; a client-side scope is stripped to the credentials underneath, which
+        is exactly what a holder of them could do.
+        """
+        objects = store.objects
+        if isinstance(objects, ClientScopedStore):
+            return objects.inner
+        return objects

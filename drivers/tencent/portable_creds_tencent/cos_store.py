@@ -10,13 +10,16 @@ results are strings.
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import hashlib
+import http.client
 import random
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
+import urllib3.exceptions
 from qcloud_cos import CosConfig, CosS3Client
 from qcloud_cos.cos_exception import CosClientError, CosServiceError
 
@@ -44,6 +47,10 @@ from .federation import Scope, VendedProvider
 from .settings import CosSettings
 
 T = TypeVar("T")
+
+_BODY_ERRORS = (urllib3.exceptions.HTTPError, http.client.HTTPException, OSError)
+"""What reading a response body can raise when the connection breaks (IncompleteRead inside
+urllib3's ProtocolError, a reset, a read timeout)."""
 
 sdklog.install()
 
@@ -228,7 +235,15 @@ class CosObjectStore(ObjectStore):
 
         def once() -> StoredObject:
             resp = self._client.get_object(Bucket=bucket, Key=key)
-            data = resp["Body"].get_raw_stream().read()
+            raw = resp["Body"].get_raw_stream()
+            try:
+                data = raw.read()
+            except _BODY_ERRORS as exc:
+                # The SDK returned after the headers; the body is read from the raw urllib3
+                # stream, outside its error handling. A connection closed mid-body is a
+                # network fault like any other: retry the whole GET (bounded, in ``_call``).
+                raw.close()
+                raise CosClientError(f"body cut short ({type(exc).__name__})") from None
             length = resp.get("Content-Length")
             if length is not None and int(length) != len(data):
                 raise CosClientError("truncated body")
@@ -288,7 +303,19 @@ class CosObjectStore(ObjectStore):
         return CosObjectStore(self.settings, provider, federated=True, sleep=self._sleep)
 
     def exported_credentials(self) -> dict[str, str]:
-        """Current credentials as environment variables (the SDKs' names, plus the token)."""
+        """The current (refreshed) session as environment variables for another process.
+
+        ``TENCENTCLOUD_SECRET_ID``/``_SECRET_KEY`` are the Tencent SDKs' own names; the token,
+        expiry, region, bucket and (only when the URL overrides it) the endpoint have no SDK
+        convention, so a child maps them to ``CosConfig(Token=, Region=, Scheme=, IP=, Port=)``
+        itself. Static API keys are never exported: they do not expire and cannot be scoped.
+        """
+        if not self._federated:
+            raise ConfigurationError(
+                f"backend {self.backend_id} uses static API keys; they are never exported (they "
+                "do not expire and cannot be scoped): open the store with a wallet and "
+                "mode=token-vendor"
+            )
         creds = self._provider.credentials()
         out = {
             "TENCENTCLOUD_SECRET_ID": creds.access_key_id,
@@ -299,7 +326,11 @@ class CosObjectStore(ObjectStore):
         if creds.session_token:
             out["TENCENTCLOUD_SESSION_TOKEN"] = creds.session_token
         if creds.expiration is not None:
-            out["TENCENTCLOUD_EXPIRATION"] = creds.expiration.isoformat()
+            expiry = creds.expiration.astimezone(dt.UTC)
+            out["TENCENTCLOUD_EXPIRATION"] = expiry.strftime("%Y-%m-%dT%H:%M:%SZ")
+        if self.settings.ip:
+            port = f":{self.settings.port}" if self.settings.port else ""
+            out["COS_ENDPOINT_URL"] = f"{self.settings.scheme}://{self.settings.ip}{port}"
         return out
 
     def close(self) -> None:

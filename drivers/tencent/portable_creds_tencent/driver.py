@@ -21,6 +21,7 @@ from .federation import (
 from .policies import BucketRef
 from .settings import CosSettings, parse_settings, static_keys
 from .tcapi import TcApi
+from .tokens import HOW_TO_PROVIDE, select_token_source
 
 
 def sts_client(settings: CosSettings, keys: Any = None) -> TcApi:
@@ -73,17 +74,17 @@ class CosDriver(Driver):
             return StaticProvider(static_keys(options, what="the administrative cos:// view"))
         assert target.wallet is not None
         wallet = validate_wallet(target.wallet)
-        if target.token is None:
+        token = select_token_source(target.token, target.params, options)
+        if token is None:
             raise ConfigurationError(
-                f"cos:// mode={settings.mode} needs token= (a callable returning the tenant's "
-                "OIDC JWT)"
+                f"cos:// mode={settings.mode} needs the tenant's OIDC token: {HOW_TO_PROVIDE}"
             )
         if settings.mode == "role-per-tenant":
             return WebIdentityProvider(
                 sts_client(settings),
                 provider_id=settings.provider,
                 role_arn=settings.role_arn_prefix + settings.tenant_role_name(wallet),
-                token=target.token,
+                token=token,
                 session_name=f"pc-{wallet}",
                 duration=settings.duration,
                 margin=settings.refresh_margin,
@@ -100,7 +101,7 @@ class CosDriver(Driver):
         if not isinstance(vendor, Vendor):
             raise ConfigurationError("the vendor= option must be a portable_creds_tencent Vendor")
         return VendedProvider(
-            vendor, wallet=wallet, token=target.token, margin=settings.refresh_margin, clock=clock
+            vendor, wallet=wallet, token=token, margin=settings.refresh_margin, clock=clock
         )
 
     def open_object_store(self, target: StoreTarget) -> CosObjectStore:

@@ -6,6 +6,7 @@ import os
 import re
 from collections.abc import Callable, Mapping
 from typing import Any, Literal
+from urllib.parse import parse_qsl, urlsplit
 
 import attrs
 
@@ -99,8 +100,18 @@ class CosSettings:
         return f"cos://{self.bucket}?region={self.region}{where}"
 
 
+SECRET_PARAMS = frozenset({"secret_key", "session_token", "session_jwt", "token"})
+"""Accepted only as ``open_store`` keyword options: URLs end up in logs and shell history."""
+
+
 def parse_settings(target: StoreTarget) -> CosSettings:
     """Validate the URL; errors say which option to fix."""
+    leaked = sorted(SECRET_PARAMS & dict(parse_qsl(urlsplit(target.url).query)).keys())
+    if leaked:
+        raise ConfigurationError(
+            f"cos:// URL carries secret parameter(s) {', '.join(leaked)}: pass them as keyword "
+            "options instead (URLs end up in logs and shell history), or use token_file=PATH"
+        )
     params = target.params
     bucket = target.location.strip("/")
     m = _BUCKET_RE.match(bucket)

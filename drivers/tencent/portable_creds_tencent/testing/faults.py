@@ -1,4 +1,5 @@
-"""Fault injection for reliability tests: forced 5xx, added latency, dropped connections."""
+"""Fault injection for reliability tests: forced 5xx, added latency, dropped connections,
+bodies cut short."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Literal
 import attrs
 
 Target = Literal["cos", "api", "any"]
-Kind = Literal["status", "delay", "drop", "drop-after"]
+Kind = Literal["status", "delay", "drop", "drop-after", "cut-body"]
 
 
 @attrs.define
@@ -49,6 +50,11 @@ class Faults:
         """Close the connection without answering; ``after=True`` applies the request first
         (a lost response: the write happened but the client never hears of it)."""
         self._add(FaultRule("drop-after" if after else "drop", target, n))
+
+    def cut_body_next(self, n: int = 1, *, target: Target = "cos") -> None:
+        """Apply the request, send the status line, headers (full ``Content-Length``) and half
+        the body, then close: what a connection reset mid-response looks like to a client."""
+        self._add(FaultRule("cut-body", target, n))
 
     def clear(self) -> None:
         with self._lock:

@@ -80,13 +80,18 @@ class _Handler(BaseHTTPRequestHandler):
         if fault is not None and fault.kind == "drop-after":
             self.close_connection = True
             return
+        if fault is not None and fault.kind == "cut-body":
+            self.close_connection = True
+            self._write(resp, cut=True)
+            return
         self._write(resp)
 
     def _is_cos(self) -> bool:
         return HOST_RE.match(self.headers.get("Host") or "") is not None
 
-    def _write(self, resp: HttpResponse) -> None:
-        """Status line, headers and body in one write (one segment on loopback)."""
+    def _write(self, resp: HttpResponse, *, cut: bool = False) -> None:
+        """Status line, headers and body in one write (one segment on loopback); ``cut``
+        sends only the first half of the body (the headers still announce all of it)."""
         self.log_request(resp.status)
         reason = self.responses.get(resp.status, ("",))[0]
         lines = [
@@ -100,6 +105,8 @@ class _Handler(BaseHTTPRequestHandler):
             lines.append(f"Content-Length: {len(resp.body)}")
         head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
         body = resp.body if self.command != "HEAD" else b""
+        if cut:
+            body = body[: len(body) // 2]
         self.wfile.write(head + body)
         self.wfile.flush()
 
