@@ -7,110 +7,15 @@ fresh), and the agentKeys broker (``POST /v1/mint-oidc-jwt`` with the session JW
 
 from __future__ import annotations
 
-import json
-import urllib.error
-import urllib.request
 from pathlib import Path
 
-import attrs
-
 from portable_creds.driver import TokenSource
-from portable_creds.errors import (
-    ConfigurationError,
-    CredentialsError,
-    InvalidToken,
-    RemoteUnavailable,
-)
+from portable_creds.errors import ConfigurationError
+from portable_creds.tokens import BrokerTokenSource, FileTokenSource, StaticTokenSource
 
 from .settings import S3Settings
 
-
-@attrs.frozen(repr=False)
-class FileTokenSource:
-    """Re-reads ``path`` on every call, so a rotated token file is picked up at refresh."""
-
-    path: Path
-
-    def __call__(self) -> str:
-        try:
-            token = self.path.read_text(encoding="ascii").strip()
-        except FileNotFoundError:
-            raise CredentialsError(
-                f"token file {self.path} does not exist; point token_file= at the file your "
-                "platform refreshes (AWS_WEB_IDENTITY_TOKEN_FILE)"
-            ) from None
-        except (OSError, UnicodeDecodeError) as exc:
-            raise CredentialsError(
-                f"cannot read token file {self.path} ({type(exc).__name__}); check permissions"
-            ) from None
-        if not token:
-            raise InvalidToken(f"token file {self.path} is empty; it must hold one OIDC JWT")
-        return token
-
-    def __repr__(self) -> str:
-        return f"FileTokenSource({str(self.path)!r})"
-
-
-@attrs.frozen(repr=False)
-class BrokerTokenSource:
-    """Asks the agentKeys broker for a fresh token (ES256, short TTL) at each refresh."""
-
-    url: str
-    session_jwt: str
-    ttl_seconds: int = 300
-    timeout: float = 10.0
-
-    def __call__(self) -> str:
-        body = json.dumps({"ttl_seconds": self.ttl_seconds}).encode()
-        request = urllib.request.Request(  # noqa: S310 - scheme validated in settings
-            self.url.rstrip("/") + "/v1/mint-oidc-jwt",
-            data=body,
-            method="POST",
-            headers={
-                "Authorization": f"Bearer {self.session_jwt}",
-                "Content-Type": "application/json",
-            },
-        )
-        try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as resp:  # noqa: S310
-                payload = json.loads(resp.read())
-        except urllib.error.HTTPError as exc:
-            if exc.code in (401, 403):
-                raise CredentialsError(
-                    f"the broker refused the session (HTTP {exc.code}); log in again to get a "
-                    "fresh session JWT"
-                ) from None
-            if exc.code == 429 or exc.code >= 500:
-                raise RemoteUnavailable(
-                    f"the broker failed (HTTP {exc.code}); try again later"
-                ) from None
-            raise ConfigurationError(
-                f"the broker rejected the request (HTTP {exc.code}); check broker_url"
-            ) from None
-        except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
-            raise RemoteUnavailable(
-                f"cannot reach the broker at {self.url} ({type(exc).__name__}); check broker_url"
-            ) from None
-        except ValueError:
-            raise RemoteUnavailable("the broker answered with invalid JSON") from None
-        token = payload.get("jwt") if isinstance(payload, dict) else None
-        if not isinstance(token, str) or not token:
-            raise RemoteUnavailable("the broker answer has no 'jwt' field")
-        return token
-
-    def __repr__(self) -> str:
-        return f"BrokerTokenSource(url={self.url!r}, session_jwt=<{len(self.session_jwt)} chars>)"
-
-
-@attrs.frozen(repr=False)
-class StaticTokenSource:
-    token: str
-
-    def __call__(self) -> str:
-        return self.token
-
-    def __repr__(self) -> str:
-        return f"StaticTokenSource(<{len(self.token)} chars>)"
+__all__ = ["BrokerTokenSource", "FileTokenSource", "StaticTokenSource", "select_token_source"]
 
 
 def select_token_source(
