@@ -33,6 +33,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "admin",
     "conformance",
     "demo",
+    "completion",
 )
 
 DESCRIPTION = """\

@@ -394,6 +394,7 @@ def open_store(
     With ``--scope`` (and ``scoped=True``) it is the scoped store: every operation of the
     command runs with credentials limited to those services (read-only with ``--read-only``).
     """
+    from ..audit import sink_for_cli
     from ..opener import open_store as _open
 
     request = scope_request(args) if scoped else None
@@ -401,16 +402,37 @@ def open_store(
     store = _open(
         settings.backend,
         wallet=wallet or require_wallet(settings),
+        token=legacy_token(args, settings),
         keys=key_source(settings),
         home=settings.home,
         prefix=settings.prefix,
         on_notice=notice,
+        # Every operation on the store emits one event (put/get/list/delete ...), never secrets.
+        audit=sink_for_cli(args),
     )
     try:
         return apply_scope(store, request)
     except BaseException:
         store.close()
         raise
+
+
+def is_legacy(url: str) -> bool:
+    return url.split(":", 1)[0].lower() in ("http", "https")
+
+
+def legacy_token(args: argparse.Namespace, settings: Settings) -> str | None:
+    """The legacy backend's bearer token for ``http(s)://`` backends, else ``None``.
+
+    ``PORTABLE_CREDS_LEGACY_TOKEN`` > the profile's ``legacy_token``, so a token kept in a
+    profile works like the environment variable. Other backends get no token here: for them
+    ``token`` means an OIDC identity token, which comes from the URL's ``token_file``.
+    """
+    if not is_legacy(settings.backend):
+        return None
+    from ..config import setting
+
+    return setting("legacy_token", args)
 
 
 def key_source(settings: Settings) -> KeySource | None:

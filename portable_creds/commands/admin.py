@@ -23,7 +23,13 @@ def register(subparsers: Any) -> None:
             "DRIVER is a driver name such as s3 or cos; 'portable-creds admin' lists the\n"
             "installed drivers that have admin commands."
         ),
-        epilog="example:\n  portable-creds admin s3 --help",
+        epilog=(
+            "examples:\n"
+            "  portable-creds admin                       # drivers with admin commands\n"
+            "  portable-creds admin s3 --help\n"
+            "  portable-creds admin s3 --bucket creds --issuer https://idp.example.com \\\n"
+            "      --account-id 123456789012 render"
+        ),
         formatter_class=_common.formatter(),
     )
     p.add_argument("driver", nargs="?", metavar="DRIVER")
@@ -55,6 +61,9 @@ def cmd_admin(args: argparse.Namespace) -> int:
                 "pip install -e drivers/aws",
                 code="configuration",
             )
+        if _common.flag(args, "json") or "--json" in args.argv:
+            _common.print_json({"drivers": names})
+            return 0
         print("drivers with admin commands: " + ", ".join(names))
         print("run 'portable-creds admin DRIVER --help' for their commands")
         return 0

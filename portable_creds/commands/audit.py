@@ -39,13 +39,35 @@ def register(subparsers: Any) -> None:
     )
     sub = p.add_subparsers(title="actions", metavar="ACTION", dest="audit_action")
 
-    tail = _common.add_command(sub, "tail", help="the last N events (--follow to keep reading)")
+    tail = _common.add_command(
+        sub,
+        "tail",
+        help="the last N events (--follow to keep reading)",
+        description=(
+            "Print the last N events of the audit log. With --json: one JSON object per\n"
+            "line (JSON Lines, so --follow can stream them)."
+        ),
+        epilog=(
+            "examples:\n"
+            "  portable-creds --audit file:audit.jsonl audit tail -n 20\n"
+            "  portable-creds audit tail --follow --json"
+        ),
+    )
     tail.add_argument("-n", "--lines", type=int, default=10, metavar="N")
     tail.add_argument("-f", "--follow", action="store_true", help="keep printing new events")
     tail.add_argument("--file", metavar="PATH", help="the JSON-lines log to read")
     tail.set_defaults(func=cmd_tail)
 
-    q = _common.add_command(sub, "query", help="events matching filters")
+    q = _common.add_command(
+        sub,
+        "query",
+        help="events matching filters",
+        epilog=(
+            "examples:\n"
+            "  portable-creds audit query --operation get --since 2026-01-31T00:00:00Z\n"
+            "  portable-creds audit query --outcome error --json"
+        ),
+    )
     q.add_argument("--file", metavar="PATH", help="the JSON-lines log to read")
     q.add_argument("--service")
     q.add_argument(

@@ -50,34 +50,63 @@ def register(subparsers: Any) -> None:
         epilog=(
             "examples:\n"
             "  portable-creds config set backend s3://team-creds --profile work\n"
-            "  portable-creds config set wallet 0xabc... --profile work\n"
             "  portable-creds --profile work config show\n"
             "  portable-creds config show --json"
         ),
     )
     sub = p.add_subparsers(title="actions", metavar="ACTION", dest="config_action")
 
-    show = _common.add_command(sub, "show", help="every setting, its value and where it came from")
+    show = _common.add_command(
+        sub,
+        "show",
+        help="every setting, its value and where it came from",
+        epilog=(
+            "examples:\n"
+            "  portable-creds config show\n"
+            "  portable-creds --profile work config show --json"
+        ),
+    )
     show.set_defaults(func=cmd_show)
 
     st = _common.add_command(
         sub,
         "set",
         help="set KEY to VALUE in a profile",
-        epilog="example:\n  portable-creds config set legacy_url http://legacy:8090 --profile mig",
+        epilog=(
+            "examples:\n"
+            "  portable-creds config set legacy_url http://legacy:8090 --profile mig\n"
+            "  portable-creds config set audit file:~/.local/state/portable-creds/audit.jsonl"
+        ),
     )
     st.add_argument("key", metavar="KEY")
     st.add_argument("value", metavar="VALUE")
     st.set_defaults(func=cmd_set)
 
-    un = _common.add_command(sub, "unset", help="remove KEY from a profile")
+    un = _common.add_command(
+        sub,
+        "unset",
+        help="remove KEY from a profile",
+        epilog="examples:\n  portable-creds config unset legacy_token --profile mig",
+    )
     un.add_argument("key", metavar="KEY")
     un.set_defaults(func=cmd_unset)
 
-    path = _common.add_command(sub, "path", help="print the config file path")
+    path = _common.add_command(
+        sub,
+        "path",
+        help="print the config file path",
+        epilog='examples:\n  "$EDITOR" "$(portable-creds config path)"',
+    )
     path.set_defaults(func=cmd_path)
 
-    prof = _common.add_command(sub, "profiles", help="list the profiles in the config file")
+    prof = _common.add_command(
+        sub,
+        "profiles",
+        help="list the profiles in the config file",
+        epilog=(
+            "examples:\n  portable-creds config profiles\n  portable-creds config profiles --json"
+        ),
+    )
     prof.set_defaults(func=cmd_profiles)
 
     p.set_defaults(func=cmd_show)

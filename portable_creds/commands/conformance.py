@@ -13,6 +13,12 @@ from typing import Any
 from . import _common
 
 PACKAGE = "portable_creds_conformance"
+EXAMPLES = (
+    "examples:\n"
+    "  portable-creds conformance --list\n"
+    "  portable-creds conformance --driver local --report report.json\n"
+    "  portable-creds conformance --driver s3 --target moto --groups roundtrip,listing"
+)
 
 
 def register(subparsers: Any) -> None:
@@ -20,7 +26,7 @@ def register(subparsers: Any) -> None:
         "conformance",
         help="run the backend conformance suite (portable-creds-conformance)",
         description="Run the conformance suite; all arguments are passed to it.",
-        epilog="example:\n  portable-creds conformance --help",
+        epilog=EXAMPLES,
         formatter_class=_common.formatter(),
         add_help=False,
     )
@@ -47,6 +53,16 @@ def cmd_conformance(args: argparse.Namespace) -> int:
                 code="configuration",
             )
         raise
-    argv = (["--help"] if getattr(args, "forward_help", False) else []) + list(args.argv)
+    forward_help = bool(getattr(args, "forward_help", False))
+    argv = (["--help"] if forward_help else []) + list(args.argv)
     sys.stdout.flush()
-    return int(suite_main(argv))
+    try:
+        code = int(suite_main(argv))
+    except SystemExit as exc:  # argparse's --help exits
+        if not forward_help:
+            raise
+        code = int(exc.code or 0)
+    if forward_help:
+        sys.stdout.write(f"\n{EXAMPLES}\n")  # the suite's help, then how to run it from here
+        sys.stdout.flush()
+    return code

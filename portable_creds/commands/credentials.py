@@ -51,7 +51,11 @@ def register(subparsers: Any) -> None:
             "With --json: {\"service\", \"wallet\", \"secret\"} (or \"secret_base64\" for\n"
             "secrets that are not UTF-8)."
         ),
-        epilog="example:\n  export OPENAI_API_KEY=\"$(portable-creds get openai)\"",
+        epilog=(
+            "examples:\n"
+            '  export OPENAI_API_KEY="$(portable-creds get openai)"\n'
+            "  portable-creds --wallet 0xabc... get openai --json"
+        ),
     )
     p.add_argument("service", metavar="SERVICE")
     p.set_defaults(func=cmd_get)
@@ -60,14 +64,18 @@ def register(subparsers: Any) -> None:
         subparsers,
         "list",
         help="list the wallet's credential names (one per line)",
-        epilog="example:\n  portable-creds list --json | jq -r '.services[]'",
+        epilog=(
+            "examples:\n"
+            "  portable-creds --wallet 0xabc... list\n"
+            "  portable-creds list --json | jq -r '.services[]'"
+        ),
         aliases=("ls",),
     )
     p.set_defaults(func=cmd_list)
 
     p = _common.add_command(
         subparsers, "delete", help="delete one credential", aliases=("rm",),
-        epilog="example:\n  portable-creds delete openai",
+        epilog="examples:\n  portable-creds delete openai\n  portable-creds rm openai --json",
     )
     p.add_argument("service", metavar="SERVICE")
     p.set_defaults(func=cmd_delete)
@@ -80,7 +88,11 @@ def register(subparsers: Any) -> None:
             "Delete every credential of the wallet (nothing of other wallets).\n"
             "Asks for confirmation on a terminal; scripts must pass --yes."
         ),
-        epilog="example:\n  portable-creds --wallet 0xabc... teardown --yes",
+        epilog=(
+            "examples:\n"
+            "  portable-creds --wallet 0xabc... teardown --yes\n"
+            "  portable-creds teardown --yes --json     # {\"deleted\": N, \"wallet\": ...}"
+        ),
     )
     p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     p.set_defaults(func=cmd_teardown)
@@ -93,7 +105,11 @@ def register(subparsers: Any) -> None:
             "Re-wrap each credential's data key under the current key-encryption key,\n"
             "without re-encrypting the payloads: after rotating, pass the new version."
         ),
-        epilog="example (rotate to KEK version 2):\n  portable-creds --kek-version 2 rewrap",
+        epilog=(
+            "examples:\n"
+            "  portable-creds --kek-version 2 rewrap          # rotate to KEK version 2\n"
+            "  portable-creds --kek-version 2 rewrap --json"
+        ),
     )
     p.set_defaults(func=cmd_rewrap)
 

@@ -29,6 +29,11 @@ def register(subparsers: Any) -> None:
         description=(
             "Commands about the storage credentials themselves (not the secrets they protect)."
         ),
+        epilog=(
+            "examples:\n"
+            '  eval "$(portable-creds creds export --scope openai --read-only)"\n'
+            "  portable-creds creds export --help"
+        ),
     )
     sub = p.add_subparsers(title="creds commands", metavar="CREDS_COMMAND", dest="creds_command")
     p.set_defaults(func=lambda args: _usage(p))

@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from . import _common
 
@@ -30,14 +30,22 @@ def register(subparsers: Any) -> None:
             "show that the stored blob holds no plaintext, flip one byte and show the\n"
             "integrity error. Runs in a temporary home; your own store is not touched."
         ),
+        epilog=(
+            "examples:\n"
+            "  portable-creds demo\n"
+            "  portable-creds demo --json     # the checks' results as one JSON object"
+        ),
     )
-    p.add_argument("--keep", action="store_true",
-                   help="keep the temporary home and print its path")
+    p.add_argument("--keep", action="store_true", help="keep the temporary home and print its path")
     p.set_defaults(func=cmd_demo)
 
 
+#: Where the narration goes: stdout, or nowhere with ``--json`` (stdout carries the result).
+_out: list[TextIO] = []
+
+
 def _say(text: str = "") -> None:
-    sys.stdout.write(text + "\n")
+    (_out[-1] if _out else sys.stdout).write(text + "\n")
 
 
 def _step(n: int, total: int, title: str) -> None:
@@ -60,21 +68,33 @@ def hexdump(data: bytes, *, limit: int = 64, indent: str = "    ") -> list[str]:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    import io
     import shutil
     import tempfile
 
+    as_json = _common.flag(args, "json")
     home = Path(tempfile.mkdtemp(prefix="portable-creds-demo-"))
+    if as_json:
+        _out.append(io.StringIO())
     try:
-        run_demo(home)
+        results = run_demo(home)
     finally:
+        if as_json:
+            _out.pop()
         if _common.flag(args, "keep"):
-            _say(f"\nThe demo home is kept at {home}")
+            if not as_json:
+                _say(f"\nThe demo home is kept at {home}")
         else:
             shutil.rmtree(home, ignore_errors=True)
+    if as_json:
+        _common.print_json(
+            {"ok": True, **results, "home": str(home) if _common.flag(args, "keep") else None}
+        )
     return 0
 
 
-def run_demo(home: Path) -> None:
+def run_demo(home: Path) -> dict[str, Any]:
+    """The narrated tour; returns what it showed (each step raises if its promise fails)."""
     import secrets
 
     from ..errors import EXIT_CODES, AccessDenied, IntegrityError
@@ -89,15 +109,15 @@ def run_demo(home: Path) -> None:
     _say(f"(a throw-away home: {home}; the secret below is a random demo value)")
 
     _step(1, total, "Wallet A stores a credential")
-    store_a = open_store(url, wallet=WALLET_A, home=home,
-                         on_notice=lambda msg: _say(f"    note: {msg}"))
+    store_a = open_store(
+        url, wallet=WALLET_A, home=home, on_notice=lambda msg: _say(f"    note: {msg}")
+    )
     store_a.put(SERVICE, secret)
     key = store_a.key_for(SERVICE)
     path = root / key
     _say(f"    $ echo {secret.decode()} | portable-creds --wallet {WALLET_A} put {SERVICE}")
     _say(f"    sealed on this machine and stored at  {key}")
-    _say(f"    file {path} ({path.stat().st_size} bytes, mode "
-         f"{path.stat().st_mode & 0o777:04o})")
+    _say(f"    file {path} ({path.stat().st_size} bytes, mode {path.stat().st_mode & 0o777:04o})")
 
     _step(2, total, "Wallet A reads it back")
     got = store_a.get(SERVICE).reveal()
@@ -145,10 +165,24 @@ def run_demo(home: Path) -> None:
         _say(f"    IntegrityError: {exc}")
     else:
         raise IntegrityError("the demo expected the flipped blob to fail its integrity check")
-    _say("    (no partial plaintext is ever returned; the CLI exits with code "
-         f"{EXIT_CODES['integrity']})")
+    _say(
+        "    (no partial plaintext is ever returned; the CLI exits with code "
+        f"{EXIT_CODES['integrity']})"
+    )
 
     _say()
     _say("Done. Try it yourself:")
+    results = {
+        "wallet_a": WALLET_A,
+        "wallet_b": WALLET_B,
+        "service": SERVICE,
+        "stored_key": key,
+        "read_back_identical": got == secret,
+        "other_wallet_listed": listed,
+        "other_wallet_read_refused": True,
+        "plaintext_in_blob": found,
+        "tamper_detected": True,
+    }
     _say("    export PORTABLE_CREDS_WALLET=0x<your 40 hex>")
-    _say("    echo \"$API_KEY\" | portable-creds put myservice && portable-creds list")
+    _say('    echo "$API_KEY" | portable-creds put myservice && portable-creds list')
+    return results

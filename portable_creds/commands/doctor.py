@@ -29,6 +29,7 @@ class Checklist:
     def __init__(self) -> None:
         self.checks: list[dict[str, str]] = []
         self.server_times: list[tuple[str, float, float]] = []
+        self.scoped_credentials: str | None = None
 
     def add(self, name: str, status: str, detail: str, fix: str = "") -> None:
         self.checks.append({"name": name, "status": status, "detail": detail, "fix": fix})
@@ -229,10 +230,47 @@ def _signer_probe(
         cl.add("signer", FAIL, f"{url} answered HTTP {status}", "check the signer URL and logs")
 
 
+def _scoping_check(
+    cl: Checklist, args: argparse.Namespace, backend_id: str, scoped_credentials: str
+) -> None:
+    """Who enforces ``--scope`` on this backend: the cloud, this client, or nobody."""
+    cl.scoped_credentials = scoped_credentials
+    if scoped_credentials == "cloud":
+        detail = (
+            "scoped credentials enforced by the cloud: --scope and 'creds export' get a session "
+            f"limited to the named services (backend {backend_id})"
+        )
+    elif scoped_credentials == "client":
+        detail = (
+            f"--scope is enforced by this client only on {backend_id} (scoped_credentials="
+            "client): the credentials in use reach every credential of the wallet; --scope "
+            "needs --scope-enforcement client, 'creds export' is refused"
+        )
+    else:
+        detail = (
+            f"{backend_id} cannot scope credentials (scoped_credentials={scoped_credentials}): "
+            "--scope needs --scope-enforcement client, 'creds export' is refused"
+        )
+    request = _common.scope_request(args)
+    if request is not None and request.enforcement == "cloud" and scoped_credentials != "cloud":
+        cl.add(
+            "scoping",
+            WARN,
+            detail,
+            "use s3:// with role_arn, or cos:// with mode=token-vendor, for a cloud-enforced "
+            "scope; or pass --scope-enforcement client to accept a client-side limit",
+        )
+    elif request is not None and request.enforcement == "client":
+        cl.add("scoping", WARN, detail + "; the scope is enforced by this client only")
+    else:
+        cl.add("scoping", OK, detail)
+
+
 def cmd_doctor(args: argparse.Namespace) -> int:
     from .. import paths
     from ..errors import PortableCredsError
 
+    _common.scope_request(args)  # a half-given --scope/--read-only is a usage error, up front
     cl = Checklist()
     timeout = float(getattr(args, "timeout", 5.0))
     resolved = _config_checks(cl, args)
@@ -326,9 +364,12 @@ def cmd_doctor(args: argparse.Namespace) -> int:
                     count = sum(
                         1 for _ in objects.list(credentials_prefix(wallet, settings.prefix))
                     )
+                    backend_id = objects.backend_id
+                    scoped_credentials = str(objects.capabilities.scoped_credentials)
                 cl.add(
                     "store", OK, f"opened and listed {backend}: {count} credential(s) for {wallet}"
                 )
+                _scoping_check(cl, args, backend_id, scoped_credentials)
             except PortableCredsError as exc:
                 fix = {
                     "CredentialsError": "refresh the identity token (OIDC / session); "
@@ -356,6 +397,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
                         "see the message",
                     ),
                 )
+                cl.add("scoping", SKIP, "store not reachable")
 
         legacy_url = resolved["legacy_url"]
         if legacy_url.source != "default" and resolved["legacy_token"].value:
@@ -451,7 +493,10 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     )
 
     if _common.flag(args, "json"):
-        _common.print_json({"ok": not cl.failed, "checks": cl.checks})
+        doc: dict[str, Any] = {"ok": not cl.failed, "checks": cl.checks}
+        if cl.scoped_credentials is not None:
+            doc["scoped_credentials"] = cl.scoped_credentials
+        _common.print_json(doc)
     else:
         marks = {OK: " ok ", WARN: "warn", FAIL: "FAIL", SKIP: "skip"}
         for c in cl.checks:

@@ -31,11 +31,27 @@ def register(subparsers: Any) -> None:
         ),
         epilog="examples:\n  portable-creds outbox list\n  portable-creds outbox flush",
     )
-    sub = p.add_subparsers(title="outbox commands", metavar="ACTION", dest="outbox_action",
-                           required=True)
-    lp = _common.add_command(sub, "list", help="show the pending writes", aliases=("ls",))
+    sub = p.add_subparsers(
+        title="outbox commands", metavar="ACTION", dest="outbox_action", required=True
+    )
+    lp = _common.add_command(
+        sub,
+        "list",
+        help="show the pending writes",
+        aliases=("ls",),
+        epilog="examples:\n  portable-creds outbox list\n  portable-creds outbox list --json",
+    )
     lp.set_defaults(func=cmd_list)
-    fp = _common.add_command(sub, "flush", help="deliver the pending writes to the backend")
+    fp = _common.add_command(
+        sub,
+        "flush",
+        help="deliver the pending writes to the backend",
+        epilog=(
+            "examples:\n"
+            "  portable-creds outbox flush\n"
+            "  portable-creds --wallet 0xabc... outbox flush --json"
+        ),
+    )
     fp.set_defaults(func=cmd_flush)
 
 

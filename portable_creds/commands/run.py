@@ -11,9 +11,12 @@ import argparse
 import os
 import re
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from . import _common
+
+if TYPE_CHECKING:
+    from ..store import CredentialStore, Secret
 
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
@@ -88,6 +91,36 @@ def _default_var(service: str) -> str:
     return var
 
 
+def _fetch(
+    store: CredentialStore, services: list[str], request: _common.ScopeRequest | None
+) -> tuple[dict[str, Secret], str]:
+    """The secrets of ``services``, read through a read-only scope of exactly them.
+
+    With an explicit ``--scope`` the user's enforcement choice applies (and its errors and
+    notice, like every other command). Without one, the cloud enforces it where the backend
+    can narrow credentials, and this client does elsewhere - no notice: no credentials leave
+    this process, so a client-side limit is all that can matter here.
+    """
+    if not services:  # nothing injected: a scope needs at least one service
+        return {}, "nobody"
+    if request is not None:
+        reader = _common.apply_scope(
+            store, _common.ScopeRequest(tuple(services), True, request.enforcement)
+        )
+        enforcement = request.enforcement
+    else:
+        caps = store.objects.capabilities.scoped_credentials
+        auto: Literal["cloud", "client"] = "cloud" if caps == "cloud" else "client"
+        reader = store.scoped(services, read_only=True, enforcement=auto)
+        enforcement = auto
+    try:
+        secrets = reader.get_many(services)
+    finally:
+        if reader.objects is not store.objects and enforcement == "cloud":
+            reader.close()  # a cloud-scoped store has its own client; the store stays open
+    return secrets, ("the cloud" if enforcement == "cloud" else "this client")
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     cmd = list(args.cmd)
     if cmd and cmd[0] == "--":
@@ -97,17 +130,31 @@ def cmd_run(args: argparse.Namespace) -> int:
             "no command given; use: portable-creds run [--env VAR=SERVICE] -- CMD ...", code="usage"
         )
     mapping = _mapping(args)
+    request = _common.scope_request(args)  # an explicit --scope (may be None)
     from ..audit import Recorder, sink_for_cli
 
     sink = sink_for_cli(args)
     env: dict[bytes, bytes] = {k: v for k, v in os.environb.items()}
+    # The fetch runs with a read-only scope of exactly the injected services (run never
+    # writes): enforced by the cloud where the backend can narrow its credentials, else by
+    # this client - silently, since nothing leaves this process.
     with (
-        _common.open_store(args) as store,
+        _common.open_store(args, scoped=False) as store,
         Recorder(sink, "run", wallet=store.wallet, backend=store.objects.backend_id),
     ):
         if mapping is None:
-            mapping = {_default_var(s): s for s in store.list()}
-        secrets = store.get_many(sorted(set(mapping.values())))
+            names = list(request.services) if request is not None else store.list()
+            mapping = {_default_var(s): s for s in names if request is None or store.exists(s)}
+        services = sorted(set(mapping.values()))
+        if request is not None:
+            outside = sorted(set(services) - set(request.services))
+            if outside:
+                _common.fail(
+                    f"run would inject {', '.join(outside)}, outside --scope; add them to "
+                    "--scope or drop them",
+                    code="usage",
+                )
+        secrets, enforced_by = _fetch(store, services, request)
         for var, service in mapping.items():
             value = secrets[service].reveal()
             if b"\x00" in value:
@@ -118,7 +165,12 @@ def cmd_run(args: argparse.Namespace) -> int:
                 )
             env[var.encode()] = value
     if _common.flag(args, "debug"):
-        _common.notice(f"injecting {', '.join(sorted(mapping))} into {cmd[0]}")
+        scope = (
+            f"read-only scope of {len(services)} service(s), enforced by {enforced_by}"
+            if services
+            else "nothing to fetch"
+        )
+        _common.notice(f"injecting {', '.join(sorted(mapping))} into {cmd[0]} ({scope})")
     sys.stdout.flush()
     sys.stderr.flush()
     try:

@@ -44,3 +44,28 @@ def test_cli_block_runs_as_written(cli: Cli) -> None:
     after = subprocess.run([str(BIN), "--wallet", wallet.group(1), "list"], capture_output=True,
                            env=cli.env, check=True)
     assert after.stdout == b""
+
+
+def test_completion_block_runs_as_written(cli: Cli) -> None:
+    section = README.split("### Shell completion\n", 1)[1].split("\n## ", 1)[0]
+    block = re.search(r"```sh\n(.*?)```", section, re.S)
+    assert block
+    env = dict(cli.env, PATH=f"{BIN.parent}:{cli.env.get('PATH', '')}")
+    proc = subprocess.run(
+        ["bash", "--norc", "-euo", "pipefail", "-c", block.group(1) + "complete -p portable-creds"],
+        capture_output=True,
+        env=env,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr.decode()
+    assert proc.stdout.decode().strip().endswith(" portable-creds")
+
+
+def test_every_command_the_readme_names_exists(cli: Cli) -> None:
+    """Every ``portable-creds WORD`` in code (inline or a block line) names a real command."""
+    code = re.findall(r"```sh\n(.*?)```", README, re.S) + re.findall(r"`([^`\n]+)`", README)
+    named = {w for c in code for w in re.findall(r"portable-creds ([a-z][a-z-]+)", c)}
+    assert {"put", "creds", "completion", "audit", "run"} <= named
+    for word in sorted(named):
+        proc = cli.run(word, "--help")
+        assert proc.returncode == 0, (word, proc.stderr.decode())

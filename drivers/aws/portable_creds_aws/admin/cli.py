@@ -37,6 +37,9 @@ _FIELDS = (
     "max_session_duration",
     "endpoint",
     "region",
+    "log_bucket",
+    "log_prefix",
+    "trail_name",
 )
 
 
@@ -44,6 +47,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="portable-creds admin s3",
         description="Provision the bucket, OIDC provider and data role for the s3 driver.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=(
+            "examples:\n"
+            "  portable-creds admin s3 --bucket acme-creds --issuer https://idp.example.com \\\n"
+            "      --account-id 123456789012 --log-bucket acme-logs render\n"
+            "  portable-creds admin s3 --config deploy.json apply\n"
+            "  portable-creds admin s3 --config deploy.json verify"
+        ),
     )
     p.add_argument("--config", type=Path, help="JSON file with any of the options below")
     p.add_argument("--bucket")
@@ -61,6 +72,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-session-duration", dest="max_session_duration", type=int)
     p.add_argument("--endpoint", help="S3/IAM endpoint (RGW); omit for AWS")
     p.add_argument("--region")
+    p.add_argument(
+        "--log-bucket",
+        dest="log_bucket",
+        help="S3 server access logs of the data bucket go to this bucket (AWS; not RGW 16.2)",
+    )
+    p.add_argument(
+        "--log-prefix",
+        dest="log_prefix",
+        help=f"key prefix of the access logs [{P.DEFAULT_LOG_PREFIX}]",
+    )
+    p.add_argument(
+        "--trail-name",
+        dest="trail_name",
+        help=f"CloudTrail trail for the rendered data-event selectors [{P.DEFAULT_TRAIL_NAME}]",
+    )
     sub = p.add_subparsers(dest="command", required=True)
     sub.add_parser("render", help="print every document as JSON")
     sub.add_parser("apply", help="create or update the deployment")
@@ -135,6 +161,7 @@ def main(argv: list[str]) -> int:
             docs["store_url"] = d.store_url(cfg.get("endpoint"), cfg.get("region"))
             if d.strategy == "per-tenant":
                 docs["tenant_policy_template"] = P.tenant_policy(d, "0x" + "0" * 40)
+            docs["audit"] = P.audit_guidance(d)
             print(json.dumps(docs, indent=2, sort_keys=True))
             return 0
         prov = provisioner_from(cfg)

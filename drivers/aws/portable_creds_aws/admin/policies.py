@@ -30,6 +30,14 @@ TENANT_POLICY_PREFIX = "agentkeys-tenant-"
 ISOLATION_POLICY = "agentkeys-tenant-isolation"
 OFFBOARDED_POLICY = "agentkeys-offboarded"
 LIFECYCLE_RULE_ID = "portable-creds-credentials-expiry"
+LOGGING_SERVICE = "logging.s3.amazonaws.com"
+DEFAULT_LOG_PREFIX = "s3-access/"
+DEFAULT_TRAIL_NAME = "portable-creds-data-events"
+RGW_NO_ACCESS_LOGS = (
+    "Ceph RGW 16.2 does not implement S3 server access logging (PutBucketLogging answers "
+    "405 MethodNotAllowed); use RGW's ops log instead (rgw_enable_ops_log = true, with "
+    "rgw_ops_log_rados or rgw_ops_log_socket_path)"
+)
 VERSION = "2012-10-17"
 
 
@@ -63,6 +71,11 @@ class Deployment:
     lifecycle_days: int | None = attrs.field(default=None, validator=_positive)
     versioning: bool = False
     max_session_duration: int = 3600
+    log_bucket: str | None = None
+    """S3 server access logs for the data bucket go to this (operator-owned) bucket."""
+    log_prefix: str = DEFAULT_LOG_PREFIX
+    trail_name: str = DEFAULT_TRAIL_NAME
+    """The CloudTrail trail the rendered data-event selectors are for (guidance only)."""
 
     def __attrs_post_init__(self) -> None:
         validate_prefix(self.prefix)
@@ -79,6 +92,14 @@ class Deployment:
             raise ConfigurationError("flavor aws needs --account-id (12 digits)")
         if not self.issuer.startswith(("https://", "http://")):
             raise ConfigurationError("issuer must be the token's exact iss URL (https://...)")
+        if self.log_bucket is not None:
+            if self.flavor == "rgw":
+                raise ConfigurationError(f"--log-bucket: {RGW_NO_ACCESS_LOGS}")
+            if not self.log_bucket or self.log_bucket == self.bucket:
+                raise ConfigurationError(
+                    "--log-bucket must name another bucket: logging into the data bucket "
+                    "would mix log objects with credentials (and log its own deliveries)"
+                )
 
     # ------------------------------------------------------------------ names
     @property
@@ -280,6 +301,95 @@ def lifecycle(d: Deployment) -> dict[str, Any] | None:
     }
 
 
+def access_logging(d: Deployment) -> dict[str, Any] | None:
+    """``PutBucketLogging``'s status for the data bucket: every request, in the log bucket."""
+    if d.log_bucket is None:
+        return None
+    return {"LoggingEnabled": {"TargetBucket": d.log_bucket, "TargetPrefix": d.log_prefix}}
+
+
+def log_bucket_policy(d: Deployment) -> dict[str, Any] | None:
+    """What the *log* bucket needs so S3's logging service may deliver into it.
+
+    The log bucket is the operator's (often shared by many buckets), so it is rendered for
+    them to merge into that bucket's policy, never written by ``apply``. Scoped to deliveries
+    from this data bucket in this account (the confused-deputy guard AWS recommends).
+    """
+    if d.log_bucket is None:
+        return None
+    return {
+        "Version": VERSION,
+        "Statement": [
+            {
+                "Sid": "S3ServerAccessLogsFromCredentialBucket",
+                "Effect": "Allow",
+                "Principal": {"Service": LOGGING_SERVICE},
+                "Action": ["s3:PutObject"],
+                "Resource": f"arn:aws:s3:::{d.log_bucket}/{d.log_prefix}*",
+                "Condition": {
+                    "ArnLike": {"aws:SourceArn": d.bucket_arn},
+                    "StringEquals": {"aws:SourceAccount": d.account_id},
+                },
+            }
+        ],
+    }
+
+
+def cloudtrail_data_events(d: Deployment) -> dict[str, Any] | None:
+    """``PutEventSelectors`` input logging every object-level call under the prefix.
+
+    Guidance, applied by operators with their own tooling
+    (``aws cloudtrail put-event-selectors --cli-input-json file://FILE``) to a trail they
+    own: trails are account-wide, and replacing a trail's selectors would drop theirs.
+    """
+    if d.flavor != "aws":
+        return None
+    return {
+        "TrailName": d.trail_name,
+        "AdvancedEventSelectors": [
+            {
+                "Name": f"portable-creds credential objects in {d.bucket}",
+                "FieldSelectors": [
+                    {"Field": "eventCategory", "Equals": ["Data"]},
+                    {"Field": "resources.type", "Equals": ["AWS::S3::Object"]},
+                    {"Field": "resources.ARN", "StartsWith": [f"{d.bucket_arn}/{d.prefix}/"]},
+                ],
+            }
+        ],
+    }
+
+
+def audit_guidance(d: Deployment) -> dict[str, Any]:
+    """The cloud-side audit switches ``render`` prints (not part of ``verify``'s comparison)."""
+    if d.flavor == "rgw":
+        return {
+            "server_access_logging": None,
+            "cloudtrail_data_events": None,
+            "notes": [RGW_NO_ACCESS_LOGS],
+        }
+    notes = [
+        "cloudtrail_data_events: apply to a trail you own with "
+        "'aws cloudtrail put-event-selectors --cli-input-json file://FILE' (it replaces that "
+        "trail's selectors: merge with any you have); data events are billed per event",
+    ]
+    if d.log_bucket is None:
+        notes.append(
+            "server access logging is off; pass --log-bucket BUCKET (and merge "
+            "log_bucket_policy into that bucket's policy) to turn it on"
+        )
+    else:
+        notes.append(
+            f"merge log_bucket_policy into the policy of {d.log_bucket} before 'apply': "
+            "PutBucketLogging is refused until the logging service may write there"
+        )
+    return {
+        "server_access_logging": access_logging(d),
+        "log_bucket_policy": log_bucket_policy(d),
+        "cloudtrail_data_events": cloudtrail_data_events(d),
+        "notes": notes,
+    }
+
+
 def oidc_provider(d: Deployment) -> dict[str, Any]:
     doc: dict[str, Any] = {"Url": d.issuer, "ClientIDList": [d.audience]}
     if d.thumbprints:
@@ -310,6 +420,7 @@ def render(d: Deployment, tenants: list[str] | None = None) -> dict[str, Any]:
             "public_access_block": public_access_block(),
             "lifecycle": lifecycle(d),
             "versioning": "Enabled" if d.versioning else None,
+            "access_logging": access_logging(d),
         },
         "store_url": d.store_url(),
     }

@@ -170,6 +170,11 @@ class Provisioner:
                 lambda: self.s3.get_bucket_lifecycle_configuration(Bucket=d.bucket),
             )
             ver = _call("get versioning", lambda: self.s3.get_bucket_versioning(Bucket=d.bucket))
+            # RGW 16.2 answers GetBucketLogging with an empty status (and refuses the PUT).
+            logging_status = _maybe(
+                "get bucket logging", lambda: self.s3.get_bucket_logging(Bucket=d.bucket)
+            )
+            enabled = (logging_status or {}).get("LoggingEnabled")
             bucket_doc = {
                 "name": d.bucket,
                 "policy": None if policy is None else _doc(policy["Policy"]),
@@ -189,6 +194,14 @@ class Provisioner:
                     ]
                 },
                 "versioning": ver.get("Status"),
+                "access_logging": None
+                if not enabled
+                else {
+                    "LoggingEnabled": {
+                        "TargetBucket": enabled.get("TargetBucket"),
+                        "TargetPrefix": enabled.get("TargetPrefix", ""),
+                    }
+                },
             }
         return {
             "oidc_provider": provider_doc,
@@ -249,6 +262,15 @@ class Provisioner:
                 ),
             )
             done.append("versioning enabled")
+        logging_status = P.access_logging(d)
+        if logging_status is not None:
+            _call(
+                "put bucket logging",
+                lambda: self.s3.put_bucket_logging(
+                    Bucket=d.bucket, BucketLoggingStatus=logging_status
+                ),
+            )
+            done.append(f"server access logging: s3://{d.log_bucket}/{d.log_prefix}")
         existing = _maybe(
             "get OIDC provider",
             lambda: self.iam.get_open_id_connect_provider(OpenIDConnectProviderArn=d.provider_arn),
