@@ -200,20 +200,19 @@ class CredentialStore:
     def list(self) -> list[str]:
         """Names of the tenant's stored credentials, sorted."""
 
-        def run() -> list[str]:
-            if self.scope is not None:  # scoped credentials cannot list: probe the scope
-                return sorted(s for s in self.scope.services if self.exists(s))
-            base = self._credentials_prefix
-            found = set()
-            for info in self.objects.list(base):
-                service = names.service_from_key(info.key, self.wallet, self.prefix)
-                if service is not None:
-                    found.add(service)
-            return sorted(found)
-
-        result = self._audited("list", None, run)
+        result = self._audited("list", None, self._list_services)
         assert isinstance(result, list)
         return result
+
+    def _list_services(self) -> list[str]:
+        if self.scope is not None:  # scoped credentials cannot list: probe the scope
+            return sorted(s for s in self.scope.services if self.exists(s))
+        found = set()
+        for info in self.objects.list(self._credentials_prefix):
+            service = names.service_from_key(info.key, self.wallet, self.prefix)
+            if service is not None:
+                found.add(service)
+        return sorted(found)
 
     def exists(self, service: str) -> bool:
         try:
@@ -238,7 +237,7 @@ class CredentialStore:
         """Delete every credential of this tenant (nothing else). Returns how many."""
 
         def run() -> int:
-            services = self.list()
+            services = self._list_services()
             for service in services:
                 key = self.key_for(service)
                 self.objects.delete(key)
@@ -259,7 +258,7 @@ class CredentialStore:
 
         def run() -> int:
             changed = 0
-            for service in self.list():
+            for service in self._list_services():
                 key = self.key_for(service)
                 stored = self.objects.get(key)
                 current = self.keys.current_kek(self.wallet, service)

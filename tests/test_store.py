@@ -349,3 +349,14 @@ def test_rewrap_refuses_a_blob_whose_payload_is_corrupt(
     with pytest.raises(IntegrityError):
         store.rewrap()
     assert mem.objects[key] == bytes(corrupt)  # left as it was, not rewritten
+
+
+def test_teardown_and_rewrap_are_one_audit_event_each(mem: MemoryStore, keys: RotatingKeys) -> None:
+    events: list[dict[str, object]] = []
+    store = CredentialStore(mem, keys, WALLET_A, audit=lambda e: events.append(dict(e)))
+    store.put("a", b"1")
+    events.clear()
+    keys.version = 2
+    store.rewrap()
+    store.teardown()
+    assert [e["operation"] for e in events] == ["rewrap", "teardown"]
