@@ -8,7 +8,7 @@ PYPROJECTS := pyproject.toml drivers/aws/pyproject.toml drivers/tencent/pyprojec
 PKGS   := portable_creds drivers/aws/portable_creds_aws drivers/tencent/portable_creds_tencent \
           conformance/portable_creds_conformance examples/sqlite-driver/portable_creds_sqlite
 
-.PHONY: all venv demo test unit lint conformance bench fuzz stress rgw-deps clean
+.PHONY: all venv demo test test-deps unit lint conformance bench fuzz stress clean
 
 all: lint test
 
@@ -25,20 +25,22 @@ demo: $(STAMP)
 	$(VENV)/bin/portable-creds demo
 
 # The test command of the README and of CI: unit/integration tests, then the conformance runs.
-test: $(STAMP) rgw-deps
+test: $(STAMP) test-deps
 	$(PY) -m pytest -q
 	$(MAKE) conformance
 
-# The RGW (isolation) tests need Ceph. As root on Debian we install it; elsewhere the RGW
-# tests skip with one loud line (and fail instead when CI=true).
-rgw-deps:
-	@if ! command -v radosgw >/dev/null 2>&1; then \
+# The RGW (isolation) tests need Ceph, the completion tests bash/zsh/fish. As root on Debian we
+# install what is missing; elsewhere those tests skip with one loud line (RGW: fail when CI=true).
+SYSTEM_DEPS := ceph-mon ceph-osd radosgw ceph-common curl zsh fish
+test-deps:
+	@if ! command -v radosgw >/dev/null 2>&1 || ! command -v zsh >/dev/null 2>&1 \
+	     || ! command -v fish >/dev/null 2>&1; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	    echo "installing Ceph (mon, osd, radosgw) for the RGW isolation tests"; \
+	    echo "installing $(SYSTEM_DEPS) for the RGW isolation and shell-completion tests"; \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-	      --no-install-recommends ceph-mon ceph-osd radosgw ceph-common curl >/dev/null; \
+	      --no-install-recommends $(SYSTEM_DEPS) >/dev/null; \
 	  else \
-	    echo "!!! Ceph not installed and not root: RGW tests will be skipped (install ceph-mon ceph-osd radosgw ceph-common)"; \
+	    echo "!!! not root: install $(SYSTEM_DEPS), or the RGW and completion tests are skipped"; \
 	  fi; \
 	fi
 
