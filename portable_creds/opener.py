@@ -109,12 +109,12 @@ def open_store(
     wallet = names.validate_wallet(wallet)
     envelope.check_max_payload(max_payload)
     url = DEFAULT_URL if url is None or url == "" else url
+    is_local = scheme_of(url) == "local"  # also rejects unparseable URLs, typed
     # One prefix for the layout and for the driver (whose policies are rendered for it):
     # the keyword, else the URL's ?prefix=, else "bots".
     url_prefix = dict(parse_qsl(urlsplit(url).query)).get("prefix")
     prefix = names.validate_prefix(prefix or url_prefix or names.DEFAULT_PREFIX)
     options = {**options, "prefix": prefix}
-    is_local = scheme_of(url) == "local"
     if is_local and home is not None:
         options = {"home": os.fspath(home), **options}
 

@@ -92,7 +92,13 @@ def scheme_of(url: str) -> str:
         raise ConfigurationError(
             "no backend URL given; use e.g. local:///path, s3://bucket or cos://bucket-appid"
         )
-    scheme = urlsplit(url).scheme.lower()
+    try:
+        scheme = urlsplit(url).scheme.lower()
+    except ValueError as exc:
+        raise ConfigurationError(
+            f"backend URL {url!r} is not a valid URL ({exc}); use e.g. local:///path, "
+            "s3://bucket or cos://bucket-appid"
+        ) from None
     if not scheme:
         raise ConfigurationError(
             f"backend URL {url!r} has no scheme; use e.g. local:///path, s3://bucket or "

@@ -202,3 +202,14 @@ def test_token_source() -> None:
         token_source("")
     with pytest.raises(ConfigurationError):
         token_source(42)  # type: ignore[arg-type]
+
+
+def test_unparseable_backend_url_is_a_configuration_error() -> None:
+    from portable_creds.errors import ConfigurationError
+    from portable_creds.opener import open_store
+    from portable_creds.registry import scheme_of
+
+    with pytest.raises(ConfigurationError, match="not a valid URL"):
+        scheme_of("s3://[bucket")
+    with pytest.raises(ConfigurationError, match="not a valid URL"):
+        open_store("http://[::1", wallet="0x" + "a" * 40)
