@@ -48,7 +48,7 @@ unit: $(STAMP)
 	$(PY) -m pytest -q
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check $(PKGS) tests bench examples tools conformance/run_all.py
+	$(VENV)/bin/ruff check $(PKGS) tests bench examples tools fuzz conformance/run_all.py
 	$(VENV)/bin/mypy $(PKGS)
 
 conformance: $(STAMP)
@@ -56,6 +56,21 @@ conformance: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) bench/run_all.py
+
+FUZZ_SECONDS ?= 600
+
+# Coverage-guided fuzzing of the envelope parser (not in CI); findings go to .fuzz/artifacts/.
+fuzz: $(STAMP)
+	$(PY) -m pip install -q 'atheris>=2.3'
+	mkdir -p .fuzz/corpus .fuzz/artifacts
+	$(PY) fuzz/fuzz_envelope.py -max_total_time=$(FUZZ_SECONDS) -artifact_prefix=.fuzz/artifacts/ \
+	    -print_final_stats=1 .fuzz/corpus
+
+# Long runs of the evidence tests: 100 kills per crash mode, 20,000 ops per backend,
+# 3,000 examples per property.
+stress: $(STAMP)
+	STRESS=1 $(PY) -m pytest -q -s tests/evidence/test_crash.py tests/evidence/test_stress.py \
+	    tests/evidence/test_properties.py
 
 clean:
 	rm -rf $(VENV) build .mypy_cache .ruff_cache .pytest_cache
