@@ -51,8 +51,7 @@ def moto_bucket(moto_url: str) -> str:
     return name
 
 
-# -- RGW (the AWS helper's fixtures, reused so the evidence runs on the same deployment code) --
-from ..aws.conftest import keys, oidc, rgw, rgw_deployment, tenant  # noqa: E402,F401
+# -- RGW: the session-wide cluster of tests/conftest.py (tests/cloud_fixtures.py) ------------
 
 
 # -- the Tencent double (the Tencent helper's environment builder) -----------------------------

@@ -3,7 +3,7 @@ legacy server (two wallets) -> `portable-creds migrate` subprocesses, each with 
 OIDC token -> every secret reads back identically through `portable-creds get`; a rerun does
 nothing; a run killed midway resumes and completes. Nothing stored in the bucket is plaintext.
 
-The RGW, OIDC issuer and provisioning fixtures are the AWS driver's (tests/aws/conftest.py);
+The RGW, OIDC issuer and provisioning fixtures are the shared ones (tests/cloud_fixtures.py);
 without the Ceph binaries these tests skip (and fail under CI=true), exactly like those.
 """
 
@@ -18,11 +18,9 @@ from pathlib import Path
 import pytest
 
 from portable_creds.testing.legacy_server import LegacyServer
-from tests.aws.conftest import RgwDeployment, keys, oidc, rgw, rgw_deployment, tenant
+from tests.cloud_fixtures import RgwDeployment
 
 from .conftest import CLI, TOKEN, clean_env, run_cli
-
-__all__ = ["keys", "oidc", "rgw", "rgw_deployment", "tenant"]  # fixtures, re-exported
 
 pytestmark = pytest.mark.rgw
 

@@ -10,12 +10,10 @@ from pathlib import Path
 import boto3
 
 from portable_creds.testing.signer_server import SignerServer
-from tests.aws.conftest import REGION, moto_bucket, moto_endpoint, moto_url
+from tests.cloud_fixtures import REGION, moto_url
 
 from .conftest import WALLET_A, WALLET_B, clean_env, run_cli
 from .helpers import signer_kek, upstream_v1, upstream_v2
-
-__all__ = ["moto_bucket", "moto_endpoint"]  # fixtures, re-exported
 
 
 def test_upstream_objects_in_s3_migrate(
