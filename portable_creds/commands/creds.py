@@ -51,7 +51,7 @@ def register(subparsers: Any) -> None:
             "refreshed: export again for a fresh set. They give access to sealed blobs only;\n"
             "opening them still needs the root secret.\n\n"
             "Only backends that narrow credentials in the cloud support this (s3:// with\n"
-            "role_arn); others refuse with a configuration error."
+            "role_arn, cos:// with mode=token-vendor); others refuse with a configuration error."
         ),
         epilog=(
             "examples:\n"
@@ -91,7 +91,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         _common.fail(
             "a client-side scope cannot be exported: the exported credentials would reach "
             "every credential of the wallet; use a backend that narrows credentials in the "
-            "cloud (s3:// with role_arn)",
+            "cloud (s3:// with role_arn, cos:// with mode=token-vendor)",
             code="configuration",
         )
     settings = _common.resolve_settings(args)
@@ -116,7 +116,8 @@ def cmd_export(args: argparse.Namespace) -> int:
             _common.fail(
                 f"backend {objects.backend_id} cannot narrow credentials in the cloud "
                 f"(scoped_credentials={objects.capabilities.scoped_credentials!r}), so there "
-                "is nothing safe to export; use s3:// with role_arn (web-identity federation)",
+                "is nothing safe to export; use s3:// with role_arn (web-identity federation) "
+                "or cos:// with mode=token-vendor",
                 code="configuration",
             )
         keys = [object_key(wallet, s, settings.prefix) for s in request.services]

@@ -24,7 +24,9 @@ def clean_env(home: Path, **extra: str) -> dict[str, str]:
     env = {
         k: v
         for k, v in os.environ.items()
-        if not k.startswith(("PORTABLE_CREDS_", "AGENTKEYS_", "XDG_", "AWS_"))
+        if not k.startswith(
+            ("PORTABLE_CREDS_", "AGENTKEYS_", "XDG_", "AWS_", "TENCENTCLOUD_", "COS_")
+        )
     }
     env["HOME"] = str(home)
     env.pop("PYTHONPATH", None)

@@ -125,6 +125,11 @@ def is_expired_credentials(exc: ClientError) -> bool:
     return error_code(exc) in EXPIRED_CODES
 
 
+def is_rejected_credentials(exc: ClientError) -> bool:
+    """The service did not accept the key, signature or session token at all."""
+    return error_code(exc) in _BAD_CREDENTIALS
+
+
 def map_client_error(exc: ClientError, *, what: str) -> PortableCredsError:
     """Map a storage (S3) error. ``what`` names the operation and key for the message."""
     code, status, rid = error_code(exc), http_status(exc), request_id(exc)

@@ -29,6 +29,7 @@ from .errormap import (
     SDK_ERRORS,
     http_status,
     is_expired_credentials,
+    is_rejected_credentials,
     map_botocore_error,
     map_client_error,
 )
@@ -140,7 +141,9 @@ class S3ObjectStore(ObjectStore):
             raise map_botocore_error(exc, what=what) from None
 
     def _expired(self, exc: ClientError, used: str | None) -> bool:
-        if is_expired_credentials(exc):
+        # Rejected federated credentials (a session revoked server-side, an STS answer
+        # garbled in transit on plain HTTP) are treated like expired ones: one re-exchange.
+        if is_expired_credentials(exc) or is_rejected_credentials(exc):
             return True
         assert self.provider is not None
         return http_status(exc) == 403 and self.provider.looks_expired(used)
