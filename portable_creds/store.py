@@ -8,6 +8,7 @@ the cloud's IAM confines to the tenant's prefix.
 
 from __future__ import annotations
 
+import builtins
 import hmac
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -204,7 +205,7 @@ class CredentialStore:
         assert isinstance(result, list)
         return result
 
-    def _list_services(self) -> list[str]:
+    def _list_services(self) -> builtins.list[str]:
         if self.scope is not None:  # scoped credentials cannot list: probe the scope
             return sorted(s for s in self.scope.services if self.exists(s))
         found = set()
