@@ -88,6 +88,16 @@ KEYS: tuple[Key, ...] = (
         help="bearer session token for the legacy backend",
     ),
     Key(
+        "admin_verify",
+        None,
+        ("PORTABLE_CREDS_ADMIN_VERIFY",),
+        None,
+        help=(
+            "provisioner arguments for doctor's policy-drift check, e.g. '--bucket B --issuer "
+            "URL --flavor rgw' (admin credentials come from the cloud's usual environment)"
+        ),
+    ),
+    Key(
         "signer_url",
         "signer_url",
         ("AGENTKEYS_SIGNER_URL",),

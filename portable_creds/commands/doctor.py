@@ -266,6 +266,62 @@ def _scoping_check(
         cl.add("scoping", OK, detail)
 
 
+def _drift_check(cl: Checklist, args: argparse.Namespace, backend: str | None) -> None:
+    """Deployed policies vs what the provisioner would render, via the driver's ``verify``.
+
+    Needs administrative credentials, which tenants do not have, so it runs only when the
+    operator configured ``admin_verify`` (the provisioner's arguments).
+    """
+    import contextlib
+    import io
+    import shlex
+
+    from ..config import setting
+    from ..errors import PortableCredsError
+    from ..registry import load_driver_class, scheme_of
+
+    admin_args = setting("admin_verify", args)
+    if not admin_args:
+        cl.add(
+            "policy drift",
+            SKIP,
+            "not configured (needs administrative credentials)",
+            "set admin_verify to the provisioner's arguments ('portable-creds config set "
+            'admin_verify "--bucket ... --issuer ..."\') with admin credentials in the '
+            "environment, or run 'portable-creds admin <driver> verify ...' yourself",
+        )
+        return
+    try:
+        scheme = scheme_of(backend or "")
+        admin_main = getattr(load_driver_class(scheme), "admin_main", None)
+    except PortableCredsError as exc:
+        cl.add("policy drift", FAIL, str(exc), "fix the backend first")
+        return
+    if admin_main is None:
+        cl.add("policy drift", SKIP, f"the {scheme} driver has no provisioner", "")
+        return
+    out, err = io.StringIO(), io.StringIO()
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = int(admin_main([*shlex.split(admin_args), "verify"]))
+    except PortableCredsError as exc:
+        code, err = exc.exit_code, io.StringIO(str(exc))
+    except ValueError as exc:  # shlex: unbalanced quotes
+        code, err = 2, io.StringIO(f"admin_verify cannot be parsed: {exc}")
+    if code == 0:
+        cl.add("policy drift", OK, "deployed policies match what 'render' produces")
+        return
+    lines = [ln for ln in (err.getvalue() + out.getvalue()).splitlines() if ln.strip()]
+    detail = "; ".join(lines[:3]) + (" ..." if len(lines) > 3 else "")
+    cl.add(
+        "policy drift",
+        FAIL,
+        detail or f"verify exited {code}",
+        f"review with 'portable-creds admin {scheme} {admin_args} verify', then 'apply' to "
+        "restore the rendered policies",
+    )
+
+
 def cmd_doctor(args: argparse.Namespace) -> int:
     from .. import paths
     from ..errors import PortableCredsError
@@ -485,12 +541,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
             )
     else:
         cl.add("clock skew", SKIP, "no endpoint reported its time", "")
-    cl.add(
-        "policy drift",
-        SKIP,
-        "needs administrative credentials",
-        "run 'portable-creds admin <driver> ...' to compare deployed policies with 'render'",
-    )
+    _drift_check(cl, args, settings.backend if settings is not None else None)
 
     if _common.flag(args, "json"):
         doc: dict[str, Any] = {"ok": not cl.failed, "checks": cl.checks}
