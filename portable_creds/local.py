@@ -39,6 +39,7 @@ import os
 import re
 import secrets
 import stat
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -59,6 +60,8 @@ RESERVED_PREFIX = ".pc~"
 """Segment prefix reserved for the driver's own temporary and lock files."""
 LOCK_NAME = RESERVED_PREFIX + "lock"
 TEMP_PREFIX = RESERVED_PREFIX + "tmp."
+STALE_TEMP_SECONDS = 15 * 60
+"""A temp file this old was left by a writer that died (a live one keeps it for milliseconds)."""
 
 MAX_KEY_BYTES = 1024  # S3's limit, so keys stay portable between backends
 MAX_SEGMENT_BYTES = 255  # NAME_MAX on common filesystems
@@ -68,7 +71,10 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 _READ_FLAGS = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
 _TEMP_FLAGS = (
-    os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+    os.O_WRONLY
+    | os.O_CREAT
+    | os.O_EXCL
+    | getattr(os, "O_NOFOLLOW", 0)
     | getattr(os, "O_CLOEXEC", 0)
 )
 
@@ -231,6 +237,7 @@ class LocalObjectStore(ObjectStore):
                 f"cannot use {os.fspath(root)!r} as the local store root: "
                 f"{exc.strerror or exc}; pick a writable directory (local:///abs/path)"
             ) from None
+        self._swept: set[Path] = set()
 
     def __repr__(self) -> str:
         return f"LocalObjectStore(root={str(self.root)!r}, wallet={self.wallet!r})"
@@ -274,6 +281,20 @@ class LocalObjectStore(ObjectStore):
             os.chmod(directory, paths.PRIVATE_DIR_MODE)
             paths.fsync_dir(directory.parent)
         return directory
+
+    def _sweep_stale_temps(self, directory: Path) -> None:
+        """Remove temp files a killed writer left behind; once per directory per store.
+
+        They were never visible as objects, but they would accumulate.
+        """
+        self._swept.add(directory)
+        cutoff = time.time() - STALE_TEMP_SECONDS
+        with contextlib.suppress(OSError), os.scandir(directory) as entries:
+            for entry in entries:
+                if entry.name.startswith(TEMP_PREFIX) and entry.is_file(follow_symlinks=False):
+                    with contextlib.suppress(OSError):
+                        if entry.stat(follow_symlinks=False).st_mtime < cutoff:
+                            os.unlink(entry.path)
 
     def _write_temp(self, directory: Path, data: bytes) -> Path:
         while True:
@@ -324,6 +345,8 @@ class LocalObjectStore(ObjectStore):
         payload = bytes(data)
         path = self._path(segments)
         directory = self._ensure_parent(segments, key)
+        if directory not in self._swept:
+            self._sweep_stale_temps(directory)
         temp = self._write_temp(directory, payload)
         leftover: Path | None = temp
         try:

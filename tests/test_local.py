@@ -9,6 +9,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -244,9 +245,7 @@ def test_if_match_compare_and_swap_loses_no_update(admin: LocalObjectStore) -> N
         while done < per_worker:
             current = admin.get("cas/counter")
             try:
-                admin.put(
-                    "cas/counter", str(int(current.data) + 1).encode(), if_match=current.etag
-                )
+                admin.put("cas/counter", str(int(current.data) + 1).encode(), if_match=current.etag)
                 done += 1
             except PreconditionFailed:
                 pass
@@ -555,3 +554,20 @@ def test_root_that_is_a_file_is_a_configuration_error(tmp_path: Path) -> None:
     (tmp_path / "file").write_bytes(b"")
     with pytest.raises(ConfigurationError):
         LocalObjectStore(tmp_path / "file" / "objects")
+
+
+def test_stale_temp_files_of_killed_writers_are_swept(root: Path) -> None:
+    from portable_creds.local import STALE_TEMP_SECONDS, TEMP_PREFIX
+
+    first = LocalObjectStore(root)
+    first.put("bots/d/k", b"v")
+    directory = root / "bots" / "d"
+    stale, fresh = directory / f"{TEMP_PREFIX}dead", directory / f"{TEMP_PREFIX}live"
+    stale.write_bytes(b"half a write")
+    fresh.write_bytes(b"a write in progress")
+    old = time.time() - STALE_TEMP_SECONDS - 60
+    os.utime(stale, (old, old))
+    LocalObjectStore(root).put("bots/d/other", b"w")
+    assert not stale.exists()
+    assert fresh.exists()  # a live writer's temp file is left alone
+    assert [i.key for i in first.list("bots/d/")] == ["bots/d/k", "bots/d/other"]
