@@ -122,38 +122,16 @@ def moto_target(sts_proxy_factory: Callable[[str], Any]) -> Iterator[Target]:
 def rgw_target(sts_proxy_factory: Callable[[str], Any], wallet: str) -> Iterator[Target]:
     import boto3
     from botocore.config import Config
-    from portable_creds_aws.admin.policies import Deployment
-    from portable_creds_aws.admin.provisioner import Provisioner
-    from portable_creds_aws.clients import iam_client, s3_client, static_credentials
-    from portable_creds_aws.settings import parse_settings
+    from portable_creds_aws.testing.deployment import (
+        admin_provisioner,
+        rgw_per_tenant_deployment,
+    )
     from portable_creds_aws.testing.oidc import OidcIssuer
     from portable_creds_aws.testing.rgw import RgwCluster
 
-    from portable_creds.driver import StoreTarget
-
     with RgwCluster() as rgw, OidcIssuer() as issuer:
-        deployment = Deployment(
-            bucket="pc-bench",
-            issuer=issuer.iss,
-            flavor="rgw",
-            strategy="per-tenant",
-            admin_principal=f"arn:aws:iam:::user/{rgw.admin_user}",
-            thumbprints=(issuer.thumbprint,),
-        )
-        settings = parse_settings(
-            StoreTarget(
-                url=f"s3://{deployment.bucket}?region={REGION}&endpoint={rgw.url}",
-                wallet=None,
-                options={"access_key": rgw.admin_access_key, "secret_key": rgw.admin_secret_key},
-            )
-        )
-        creds = static_credentials(settings)
-        provisioner = Provisioner(
-            deployment,
-            iam=iam_client(settings, creds),
-            s3=s3_client(settings, creds),
-            region=REGION,
-        )
+        deployment = rgw_per_tenant_deployment("pc-bench", rgw, issuer)
+        provisioner = admin_provisioner(rgw, deployment, REGION)
         provisioner.apply()
         provisioner.onboard(wallet)
         proxy = sts_proxy_factory(rgw.url)

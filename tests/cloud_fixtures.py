@@ -19,10 +19,9 @@ import boto3
 import pytest
 from portable_creds_aws.admin.policies import Deployment
 from portable_creds_aws.admin.provisioner import Provisioner
-from portable_creds_aws.clients import iam_client, s3_client, static_credentials
 from portable_creds_aws.driver import S3Driver
 from portable_creds_aws.objectstore import S3ObjectStore
-from portable_creds_aws.settings import parse_settings
+from portable_creds_aws.testing.deployment import admin_provisioner, rgw_per_tenant_deployment
 from portable_creds_aws.testing.oidc import OidcIssuer
 from portable_creds_aws.testing.rgw import INSTALL_HINT, RgwCluster, RgwEndpoint, missing_binaries
 
@@ -192,32 +191,12 @@ class RgwDeployment:
 
 
 def make_provisioner(endpoint: RgwEndpoint, deployment: Deployment) -> Provisioner:
-    settings = parse_settings(
-        StoreTarget(
-            url=f"s3://{deployment.bucket}?region={REGION}&endpoint={endpoint.url}",
-            wallet=None,
-            options={
-                "access_key": endpoint.admin_access_key,
-                "secret_key": endpoint.admin_secret_key,
-            },
-        )
-    )
-    creds = static_credentials(settings)
-    return Provisioner(
-        deployment, iam=iam_client(settings, creds), s3=s3_client(settings, creds), region=REGION
-    )
+    return admin_provisioner(endpoint, deployment, REGION)
 
 
 @pytest.fixture(scope="session")
 def rgw_deployment(rgw: RgwEndpoint, oidc: OidcIssuer, keys: SecretKeySource) -> RgwDeployment:
-    deployment = Deployment(
-        bucket="pc-creds",
-        issuer=oidc.iss,
-        flavor="rgw",
-        strategy="per-tenant",
-        admin_principal=f"arn:aws:iam:::user/{rgw.admin_user}",
-        thumbprints=(oidc.thumbprint,),
-    )
+    deployment = rgw_per_tenant_deployment("pc-creds", rgw, oidc)
     provisioner = make_provisioner(rgw, deployment)
     provisioner.apply()
     return RgwDeployment(rgw, oidc, deployment, provisioner, keys)

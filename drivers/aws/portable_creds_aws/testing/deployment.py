@@ -1,0 +1,43 @@
+"""A provisioned per-tenant deployment on a local RGW, as tests and benchmarks need it.
+
+The provisioner runs with the RGW administrator's static keys, exactly as an operator would run
+``portable-creds admin s3 apply`` against an on-premises gateway.
+"""
+
+from __future__ import annotations
+
+from portable_creds.driver import StoreTarget
+
+from ..admin.policies import Deployment
+from ..admin.provisioner import Provisioner
+from ..clients import iam_client, s3_client, static_credentials
+from ..settings import parse_settings
+from .oidc import OidcIssuer
+from .rgw import RgwEndpoint
+
+
+def rgw_per_tenant_deployment(bucket: str, rgw: RgwEndpoint, issuer: OidcIssuer) -> Deployment:
+    """The ``per-tenant`` strategy (RGW has no policy variables) trusting ``issuer``."""
+    return Deployment(
+        bucket=bucket,
+        issuer=issuer.iss,
+        flavor="rgw",
+        strategy="per-tenant",
+        admin_principal=f"arn:aws:iam:::user/{rgw.admin_user}",
+        thumbprints=(issuer.thumbprint,),
+    )
+
+
+def admin_provisioner(rgw: RgwEndpoint, deployment: Deployment, region: str) -> Provisioner:
+    """A provisioner for ``deployment`` holding the RGW administrator's keys."""
+    settings = parse_settings(
+        StoreTarget(
+            url=f"s3://{deployment.bucket}?region={region}&endpoint={rgw.url}",
+            wallet=None,
+            options={"access_key": rgw.admin_access_key, "secret_key": rgw.admin_secret_key},
+        )
+    )
+    creds = static_credentials(settings)
+    return Provisioner(
+        deployment, iam=iam_client(settings, creds), s3=s3_client(settings, creds), region=region
+    )
