@@ -18,19 +18,17 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import attrs
+from _common import moto_server
 
 BENCH = "bulk"
 REGION = "us-east-1"
@@ -54,25 +52,6 @@ class Target:
     bare_credentials: Callable[[], dict[str, str]]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _wait_http(url: str, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(url, timeout=2).close()
-            return
-        except OSError as exc:
-            if getattr(exc, "code", None):  # an HTTP error status: the server answers
-                return
-            time.sleep(0.1)
-    raise TimeoutError(f"{url} did not come up within {timeout} s")
-
-
 def _secret(service: str) -> bytes:
     return service.encode().ljust(24, b".") + b"k" * (SECRET_LEN - 24)
 
@@ -81,15 +60,7 @@ def _secret(service: str) -> bytes:
 def moto_target(sts_proxy_factory: Callable[[str], Any]) -> Iterator[Target]:
     import boto3
 
-    port = _free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        endpoint = f"http://127.0.0.1:{port}"
-        _wait_http(endpoint + "/moto-api/")
+    with moto_server() as endpoint:
         bucket = f"bench-{secrets.token_hex(4)}"
         boto3.client(
             "s3",
@@ -109,13 +80,6 @@ def moto_target(sts_proxy_factory: Callable[[str], Any]) -> Iterator[Target]:
             return {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
 
         yield Target("moto", endpoint, bucket, url, lambda: "header.payload.sig", bare)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
 
 
 @contextlib.contextmanager

@@ -23,9 +23,10 @@ import secrets
 import statistics
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from typing import Any
+
+from _common import interleaved, latency_row
 
 BENCH = "cos"
 ITERATIONS = int(os.environ.get("BENCH_COS_ITERATIONS", "150"))
@@ -156,34 +157,12 @@ def _measure(
         "bare CosS3Client": bare_once,
         "CredentialStore": store_once,
     }
-    for fn in phases.values():
-        for _ in range(5):
-            fn()
-    samples: dict[str, list[float]] = {name: [] for name in phases}
-    cpu: dict[str, list[float]] = {name: [] for name in phases}
-    order = list(phases)
-    for i in range(iterations):
-        for name in order[i % len(order) :] + order[: i % len(order)]:
-            c0, t0 = time.process_time(), time.perf_counter()
-            phases[name]()
-            samples[name].append((time.perf_counter() - t0) * 1000)
-            cpu[name].append((time.process_time() - c0) * 1000)
+    samples, cpu = interleaved(phases, iterations)
     store.close()
     med = {name: statistics.median(v) for name, v in samples.items()}
     rows: list[dict[str, Any]] = []
     for name, values in samples.items():
-        q = statistics.quantiles(values, n=100)
-        row: dict[str, Any] = {
-            "bench": BENCH,
-            "case": f"put+get 1 KiB, {name} (double, {mode})",
-            "metric": "ms",
-            "value": med[name],
-            "p50": med[name],
-            "p99": q[98],
-            "n": len(values),
-            "note": f"{len(values)} sequential put+get, interleaved; client CPU "
-            f"{statistics.mean(cpu[name]):.2f} ms/op",
-        }
+        row = latency_row(BENCH, f"put+get 1 KiB, {name} (double, {mode})", values, cpu[name])
         if name == "CredentialStore":
             row["baseline"] = f"put+get 1 KiB, bare CosS3Client (double, {mode})"
             row["ratio"] = med[name] / med["bare CosS3Client"]

@@ -18,19 +18,15 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import attrs
+from _common import interleaved, latency_row, moto_server
 
 BENCH = "s3"
 REGION = "us-east-1"
@@ -51,38 +47,11 @@ class Endpoint:
     bare_credentials: Callable[[], dict[str, str]]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _wait_http(url: str, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(url, timeout=2).close()
-            return
-        except urllib.error.HTTPError:
-            return
-        except OSError:
-            time.sleep(0.1)
-    raise TimeoutError(f"{url} did not come up within {timeout} s")
-
-
 @contextlib.contextmanager
 def moto_endpoint() -> Iterator[Endpoint]:
     import boto3
 
-    port = _free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        url = f"http://127.0.0.1:{port}"
-        _wait_http(url + "/moto-api/")
+    with moto_server() as url:
         bucket = f"bench-s3-{secrets.token_hex(4)}"
         static = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
         boto3.client("s3", endpoint_url=url, region_name=REGION, **static).create_bucket(
@@ -101,13 +70,6 @@ def moto_endpoint() -> Iterator[Endpoint]:
             },
             bare_credentials=lambda: static,
         )
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
 
 
 @contextlib.contextmanager
@@ -223,39 +185,14 @@ def _measure(ep: Endpoint, wallet: str, home: Path) -> list[dict[str, Any]]:
         "CredentialStore": store_once("CredentialStore"),
         "CredentialStore + outbox": store_once("CredentialStore + outbox"),
     }
-    for fn in phases.values():  # warm-up: connections, credentials, key derivation caches
-        for _ in range(5):
-            fn()
-    # Interleave per iteration (rotating order) so noise from other processes on the machine
-    # hits every phase alike; record wall time and this process's CPU time per put+get.
-    samples: dict[str, list[float]] = {name: [] for name in phases}
-    cpu: dict[str, list[float]] = {name: [] for name in phases}
-    order = list(phases)
-    for i in range(ITERATIONS * ROUNDS):
-        for name in order[i % len(order) :] + order[: i % len(order)]:
-            fn = phases[name]
-            c0, t0 = time.process_time(), time.perf_counter()
-            fn()
-            samples[name].append((time.perf_counter() - t0) * 1000)
-            cpu[name].append((time.process_time() - c0) * 1000)
+    samples, cpu = interleaved(phases, ITERATIONS * ROUNDS)
     for store in stores.values():
         store.close()
     bare.close()
     med = {name: statistics.median(v) for name, v in samples.items()}
     rows: list[dict[str, Any]] = []
     for name, values in samples.items():
-        q = statistics.quantiles(values, n=100)
-        row: dict[str, Any] = {
-            "bench": BENCH,
-            "case": f"put+get 1 KiB, {name} ({ep.name})",
-            "metric": "ms",
-            "value": med[name],
-            "p50": med[name],
-            "p99": q[98],
-            "n": len(values),
-            "note": f"{len(values)} sequential put+get, interleaved; client CPU "
-            f"{statistics.mean(cpu[name]):.2f} ms/op",
-        }
+        row = latency_row(BENCH, f"put+get 1 KiB, {name} ({ep.name})", values, cpu[name])
         if name != "bare boto3":
             row["baseline"] = f"put+get 1 KiB, bare boto3 ({ep.name})"
             row["ratio"] = med[name] / med["bare boto3"]
