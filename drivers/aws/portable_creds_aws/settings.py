@@ -18,6 +18,7 @@ import attrs
 
 from portable_creds.driver import StoreTarget, TokenSource
 from portable_creds.errors import ConfigurationError
+from portable_creds.params import float_param, int_param
 
 Addressing = Literal["path", "virtual", "auto"]
 
@@ -88,32 +89,6 @@ class S3Settings:
             f"S3Settings(bucket={self.bucket!r}, region={self.region!r}, "
             f"endpoint={self.endpoint!r}, role_arn={self.role_arn!r})"
         )
-
-
-def _int(params: Mapping[str, str], name: str, default: int, lo: int, hi: int) -> int:
-    raw = params.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ConfigurationError(f"s3:// parameter {name}={raw!r} must be an integer") from None
-    if not lo <= value <= hi:
-        raise ConfigurationError(f"s3:// parameter {name}={value} must be within {lo}..{hi}")
-    return value
-
-
-def _float(params: Mapping[str, str], name: str, default: float) -> float:
-    raw = params.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ConfigurationError(f"s3:// parameter {name}={raw!r} must be a number") from None
-    if not 0 < value <= 600:
-        raise ConfigurationError(f"s3:// parameter {name}={value} must be within (0, 600]")
-    return value
 
 
 def _endpoint(raw: str | None, name: str) -> str | None:
@@ -192,15 +167,15 @@ def parse_settings(target: StoreTarget) -> S3Settings:
         sts_endpoint=sts_endpoint,
         role_arn=role_arn,
         addressing=addressing,  # type: ignore[arg-type]
-        duration=_int(params, "duration", DEFAULT_DURATION, 1, 43200),
-        max_attempts=_int(params, "max_attempts", 3, 1, 10),
-        connect_timeout=_float(params, "connect_timeout", 5.0),
-        read_timeout=_float(params, "read_timeout", 15.0),
-        max_pool=_int(params, "max_pool", 32, 1, 512),
+        duration=int_param(params, "duration", DEFAULT_DURATION, 1, 43200, scheme="s3"),
+        max_attempts=int_param(params, "max_attempts", 3, 1, 10, scheme="s3"),
+        connect_timeout=float_param(params, "connect_timeout", 5.0, 600, scheme="s3"),
+        read_timeout=float_param(params, "read_timeout", 15.0, 600, scheme="s3"),
+        max_pool=int_param(params, "max_pool", 32, 1, 512, scheme="s3"),
         quote_if_match=etag == "quoted",
         token_file=params.get("token_file") or None,
         broker_url=_endpoint(params.get("broker_url"), "broker_url"),
-        broker_ttl=_int(params, "broker_ttl", 300, 60, 3600),
+        broker_ttl=int_param(params, "broker_ttl", 300, 60, 3600, scheme="s3"),
         session_jwt=_opt_str(opts, "session_jwt"),
         session_jwt_file=params.get("session_jwt_file") or None,
         access_key=access_key,

@@ -13,36 +13,13 @@ import attrs
 from portable_creds.driver import StoreTarget
 from portable_creds.errors import ConfigurationError
 from portable_creds.names import validate_prefix
+from portable_creds.params import bool_param, int_param
 
 Mode = Literal["role-per-tenant", "token-vendor", "static"]
 CreateOnly = Literal["forbid-overwrite", "if-none-match"]
 
 _BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9-]*-(\d+)$")
 _REGION_RE = re.compile(r"^[a-z]+(-[a-z0-9]+)+$")
-
-
-def _int(params: Mapping[str, str], name: str, default: int, lo: int, hi: int) -> int:
-    raw = params.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ConfigurationError(f"cos:// option {name}={raw!r} must be an integer") from None
-    if not lo <= value <= hi:
-        raise ConfigurationError(f"cos:// option {name}={value} must be between {lo} and {hi}")
-    return value
-
-
-def _bool(params: Mapping[str, str], name: str, default: bool) -> bool:
-    raw = params.get(name)
-    if raw is None or raw == "":
-        return default
-    if raw.lower() in ("1", "true", "yes", "on"):
-        return True
-    if raw.lower() in ("0", "false", "no", "off"):
-        return False
-    raise ConfigurationError(f"cos:// option {name}={raw!r} must be true or false")
 
 
 @attrs.frozen(repr=False)
@@ -142,7 +119,7 @@ def parse_settings(target: StoreTarget) -> CosSettings:
     if scheme not in ("http", "https"):
         raise ConfigurationError("cos:// scheme must be http or https")
     ip = params.get("ip") or None
-    port = _int(params, "port", 0, 1, 65535) if params.get("port") else None
+    port = int_param(params, "port", 0, 1, 65535, scheme="cos") if params.get("port") else None
     api_endpoint = params.get("sts_endpoint") or (f"{ip}:{port}" if ip and port else None)
     create_only = params.get("create_only") or "forbid-overwrite"
     if create_only not in ("forbid-overwrite", "if-none-match"):
@@ -163,18 +140,18 @@ def parse_settings(target: StoreTarget) -> CosSettings:
         port=port,
         api_endpoint=api_endpoint,
         api_scheme=params.get("sts_scheme") or scheme,
-        duration=_int(params, "duration", 3600, 60, 43200),
-        refresh_margin=_int(params, "refresh_margin", 300, 0, 43200),
-        retries=_int(params, "retries", 3, 0, 10),
-        timeout=_int(params, "timeout", 10, 1, 300),
+        duration=int_param(params, "duration", 3600, 60, 43200, scheme="cos"),
+        refresh_margin=int_param(params, "refresh_margin", 300, 0, 43200, scheme="cos"),
+        retries=int_param(params, "retries", 3, 0, 10, scheme="cos"),
+        timeout=int_param(params, "timeout", 10, 1, 300, scheme="cos"),
         create_only=create_only,  # type: ignore[arg-type]
-        if_match=_bool(params, "if_match", False),
+        if_match=bool_param(params, "if_match", False, scheme="cos"),
         issuer=params.get("issuer") or None,
         audience=params.get("audience") or None,
         jwks_url=params.get("jwks_url") or None,
         vendor_url=params.get("vendor_url") or None,
         wallet_claim=params.get("wallet_claim") or "sub",
-        page_size=_int(params, "page_size", 1000, 1, 1000),
+        page_size=int_param(params, "page_size", 1000, 1, 1000, scheme="cos"),
     )
 
 

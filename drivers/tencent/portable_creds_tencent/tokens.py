@@ -15,6 +15,7 @@ from typing import Any
 
 from portable_creds.driver import TokenSource
 from portable_creds.errors import ConfigurationError
+from portable_creds.params import int_param
 from portable_creds.tokens import (
     BrokerTokenSource,
     FileTokenSource,
@@ -61,18 +62,6 @@ def select_token_source(
                 "cos:// broker_url needs the broker session JWT: pass session_jwt=... (option) "
                 "or add session_jwt_file=PATH to the URL"
             )
-        ttl = _ttl(params.get("broker_ttl"))
+        ttl = int_param(params, "broker_ttl", 300, 60, 3600, scheme="cos")
         return BrokerTokenSource(broker_url, session, ttl)
     return None
-
-
-def _ttl(raw: str | None) -> int:
-    if not raw:
-        return 300
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ConfigurationError(f"cos:// option broker_ttl={raw!r} must be an integer") from None
-    if not 60 <= value <= 3600:
-        raise ConfigurationError(f"cos:// option broker_ttl={value} must be between 60 and 3600")
-    return value
