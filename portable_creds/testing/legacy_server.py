@@ -26,9 +26,11 @@ import time
 import uuid
 from collections.abc import Iterable, Mapping
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from .loopback import LoopbackHTTPServer
 
 _ERRORS = {
     400: "BAD_REQUEST",
@@ -49,7 +51,7 @@ class _Reject(Exception):
         self.message = message
 
 
-class LegacyServer:
+class LegacyServer(LoopbackHTTPServer):
     """``with LegacyServer({"tok": {"0xabc..."}}) as srv: srv.url``."""
 
     def __init__(
@@ -77,34 +79,13 @@ class LegacyServer:
         self._released = threading.Event()
         self.hanging = threading.Event()
         """Set once a read is blocked by ``hang_reads_after``."""
-        self._httpd = ThreadingHTTPServer((host, port), _handler_for(self))
-        self._httpd.daemon_threads = True
-        self._thread: threading.Thread | None = None
+        super().__init__(_handler_for(self), host=host, port=port, name="legacy-server")
 
     # -- lifecycle ------------------------------------------------------------------------
 
-    @property
-    def url(self) -> str:
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host!s}:{port}"
-
-    def start(self) -> LegacyServer:
-        self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.05,), daemon=True)
-        self._thread.start()
-        return self
-
     def stop(self) -> None:
-        self._released.set()
-        self._httpd.shutdown()
-        self._httpd.server_close()
-        if self._thread is not None:
-            self._thread.join()
-
-    def __enter__(self) -> LegacyServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+        self._released.set()  # a read held by hang_reads_after must not block shutdown
+        super().stop()
 
     # -- test hooks -----------------------------------------------------------------------
 
@@ -320,12 +301,7 @@ def main(argv: list[str] | None = None) -> int:
         tokens[tok] = wallets.split(",") if wallets else None
     server = LegacyServer(tokens, host=args.host, port=args.port)
     print(f"legacy backend double listening on {server.url} (Ctrl-C to stop)", flush=True)
-    try:
-        server._httpd.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server._httpd.server_close()
+    server.serve_forever()
     return 0
 
 

@@ -24,12 +24,13 @@ import os
 import secrets
 import sys
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from .loopback import LoopbackHTTPServer
 
 SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 WALLET_SALT = b"agentkeys-signer-v0"
@@ -99,7 +100,7 @@ def sign_random_nonce(private_key: bytes, message: bytes) -> bytes:
         return sig
 
 
-class SignerServer:
+class SignerServer(LoopbackHTTPServer):
     """The signer on 127.0.0.1, an ephemeral port by default. Use as a context manager.
 
     Attributes may be changed while it runs, to simulate a signer whose state changes:
@@ -139,14 +140,7 @@ class SignerServer:
         self.key_version = key_version
         self.sign_requests = 0
         self._count_lock = threading.Lock()
-        self._httpd = ThreadingHTTPServer((host, port), _make_handler(self))
-        self._httpd.daemon_threads = True
-        self._thread: threading.Thread | None = None
-
-    @property
-    def url(self) -> str:
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host!s}:{port}"
+        super().__init__(_make_handler(self), host=host, port=port, name="signer-server")
 
     def __repr__(self) -> str:
         return f"SignerServer(url={self.url!r}, master_secret=<32 bytes>)"
@@ -156,35 +150,6 @@ class SignerServer:
 
     def address(self, omni_account_hex: str) -> str:
         return address_of(self.private_key(omni_account_hex))
-
-    def start(self) -> SignerServer:
-        if self._thread is None:
-            self._thread = threading.Thread(
-                target=self._httpd.serve_forever,
-                kwargs={"poll_interval": 0.05},  # fast shutdown between tests
-                name="signer-server",
-                daemon=True,
-            )
-            self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._thread is not None:
-            self._httpd.shutdown()
-            self._thread.join()
-            self._thread = None
-        self._httpd.server_close()
-
-    def __enter__(self) -> SignerServer:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def _count_sign(self) -> None:
         with self._count_lock:
@@ -300,12 +265,7 @@ def main(argv: list[str] | None = None) -> int:
             master = bytes.fromhex(fh.read().strip())
     server = SignerServer(master, port=args.port, token=args.token, unstable=args.unstable)
     print(f"test signer listening on {server.url} (Ctrl-C to stop)", file=sys.stderr)
-    try:
-        server._httpd.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server._httpd.server_close()
+    server.serve_forever()
     return 0
 
 

@@ -18,8 +18,7 @@ import threading
 import time
 import uuid
 from collections.abc import Mapping
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import jwt
@@ -27,6 +26,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+
+from portable_creds.testing.loopback import LoopbackHTTPServer
 
 DEFAULT_AUDIENCE = "sts.amazonaws.com"
 TAG_KEY = "agentkeys_user_wallet"
@@ -81,7 +82,7 @@ class SigningKey:
         }
 
 
-class OidcIssuer:
+class OidcIssuer(LoopbackHTTPServer):
     """Start with ``start()`` or as a context manager; ``token(wallet)`` mints a JWT."""
 
     def __init__(self, *, audience: str = DEFAULT_AUDIENCE) -> None:
@@ -91,36 +92,9 @@ class OidcIssuer:
         self._lock = threading.Lock()
         self.minted = 0
         """How many tokens the broker endpoint handed out."""
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
-        self.iss = ""
-
-    # ----------------------------------------------------------------- lifecycle
-    def start(self) -> OidcIssuer:
-        server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
-        server.daemon_threads = True
-        self._server = server
-        self.iss = f"http://127.0.0.1:{server.server_address[1]}"
-        self._thread = threading.Thread(target=server.serve_forever, daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    def __enter__(self) -> OidcIssuer:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
+        super().__init__(_handler_for(self), name="oidc-issuer")
+        self.iss = self.url
+        """The issuer URL, exactly as it appears in tokens and in the IAM provider."""
 
     @property
     def host_port(self) -> str:
