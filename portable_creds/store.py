@@ -97,10 +97,14 @@ class CredentialStore:
 
     def key_for(self, service: str) -> str:
         """``<prefix>/<wallet>/credentials/<service>.enc`` (the service is validated here)."""
-        return f"{self._credentials_prefix}{names.validate_service(service)}{names.SUFFIX}"
+        return self._key(names.validate_service(service))
+
+    def _key(self, service: str) -> str:
+        """``key_for`` of an already validated service name."""
+        return f"{self._credentials_prefix}{service}{names.SUFFIX}"
 
     def _context(self, service: str) -> envelope.Context:
-        return envelope.Context(self.wallet, service, self.key_for(service))
+        return envelope.Context(self.wallet, service, self._key(service))
 
     def _resolver(self, service: str) -> Callable[[str], Kek]:
         return lambda kek_id: self.keys.kek_for_id(self.wallet, service, kek_id)
@@ -135,7 +139,9 @@ class CredentialStore:
 
     def seal(self, service: str, secret: bytes | str) -> bytes:
         """The sealed blob ``put`` would store (for callers that ship blobs themselves)."""
-        service = names.validate_service(service)
+        return self._seal(names.validate_service(service), secret)
+
+    def _seal(self, service: str, secret: bytes | str) -> bytes:
         data = secret.encode() if isinstance(secret, str) else bytes(secret)
         kek = self.keys.current_kek(self.wallet, service)
         return envelope.seal(
@@ -149,13 +155,14 @@ class CredentialStore:
         """
 
         def run() -> None:
-            blob = self.seal(service, secret)
-            key = self.key_for(service)
+            svc = names.validate_service(service)
+            blob = self._seal(svc, secret)
+            key = self._key(svc)
             backend = self.objects.backend_id
             entry = None
             if self.outbox is not None:
                 entry = self.outbox.add(
-                    backend_id=backend, wallet=self.wallet, service=service, key=key, blob=blob
+                    backend_id=backend, wallet=self.wallet, service=svc, key=key, blob=blob
                 )
             try:
                 self.objects.put(key, blob)
@@ -177,7 +184,7 @@ class CredentialStore:
     def get(self, service: str) -> Secret:
         def run() -> Secret:
             svc = names.validate_service(service)
-            stored = self.objects.get(self.key_for(svc))
+            stored = self.objects.get(self._key(svc))
             plaintext = envelope.open_blob(
                 stored.data,
                 context=self._context(svc),
