@@ -138,10 +138,8 @@ class CredentialStore:
     # -- operations ----------------------------------------------------------------------
 
     def seal(self, service: str, secret: bytes | str) -> bytes:
-        """The sealed blob ``put`` would store (for callers that ship blobs themselves)."""
-        return self._seal(names.validate_service(service), secret)
-
-    def _seal(self, service: str, secret: bytes | str) -> bytes:
+        """The sealed blob ``put`` stores (also for callers that ship blobs themselves)."""
+        service = names.validate_service(service)
         data = secret.encode() if isinstance(secret, str) else bytes(secret)
         kek = self.keys.current_kek(self.wallet, service)
         return envelope.seal(
@@ -156,7 +154,7 @@ class CredentialStore:
 
         def run() -> None:
             svc = names.validate_service(service)
-            blob = self._seal(svc, secret)
+            blob = self.seal(svc, secret)
             key = self._key(svc)
             backend = self.objects.backend_id
             entry = None
