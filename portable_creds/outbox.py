@@ -1,28 +1,49 @@
 """The local outbox: sealed blobs waiting for a remote write to succeed.
 
-A ``put`` first lands its sealed blob here (a 0600 file, written atomically and fsynced), then
-writes remotely, then removes the entry. So a crash or a remote failure at any point leaves the
-secret recoverable: it is either stored remotely or still here. Only sealed bytes are kept, never
-plaintext. Entries carry a monotonic sequence number so an old pending write can never overwrite
-a newer one that already reached the store.
+A ``put`` first journals its sealed blob here (a 0600 file made visible by an atomic rename),
+then writes remotely, then retires the entry. Only sealed bytes are kept, never plaintext.
+
+Durability is paid where it buys something (see docs/threat-model.md, "Durability of puts"):
+
+* Journal entries are written **without** fsync on the way in. A process killed (SIGKILL,
+  OOM, crash) at any point leaves the file in the kernel's page cache, which outlives the
+  process, so the in-flight secret is still recoverable by ``flush``.
+* A put that **fails** fsyncs its entry (file and directory) *before* the failure is reported,
+  so a reported failure survives a power loss too.
+* A put that **succeeds** needs no local durability: the remote holds the value.
+
+Ordering and conflicts (issue 12): entries carry a sequence number from a counter file taken
+under ``flock`` (monotonic across processes, never the wall clock). For each credential the
+outbox also remembers the last remote state this home produced (``<id>.last``: the ETag a put
+returned, or absence after a delete). A flush is conditional on that state: it delivers only if
+the remote still holds what this home last wrote (``if_match``), or nothing when it last saw
+nothing (``if_none_match``); a value written by someone else since (possibly newer) or a delete
+is never overwritten unless the caller forces it. Delete and teardown discard pending entries.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
+import fcntl
+import hashlib
 import json
 import os
 import secrets
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import attrs
 
 from .driver import ObjectStore
-from .errors import ConfigurationError, PortableCredsError, PreconditionFailed
+from .errors import ConfigurationError, NotFound, PortableCredsError, PreconditionFailed
 
 _SUFFIX = ".json"
+_LAST = ".last"
+_SEQ_FILE = ".seq"
+_O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 
 
 @attrs.frozen
@@ -36,6 +57,14 @@ class OutboxEntry:
     service: str
     key: str
     created: float
+
+
+@attrs.frozen
+class LastState:
+    """What this home last made the remote hold for one key: ``etag`` (``None``: absent)."""
+
+    seq: int
+    etag: str | None
 
 
 @attrs.frozen
@@ -53,23 +82,52 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
-def write_file_atomic(path: Path, data: bytes, mode: int = 0o600) -> None:
-    """Temp file in the same directory, fsync, rename, fsync the directory."""
+def _write_temp(path: Path, data: bytes, mode: int, *, durable: bool) -> Path:
     tmp = path.with_name(f".tmp-{path.name}-{secrets.token_hex(4)}")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_CLOEXEC, mode)
     try:
         os.fchmod(fd, mode)
         view = memoryview(data)
         while view:
             view = view[os.write(fd, view) :]
-        os.fsync(fd)
+        if durable:
+            os.fsync(fd)
     except BaseException:
         os.close(fd)
         tmp.unlink(missing_ok=True)
         raise
     os.close(fd)
-    os.replace(tmp, path)
-    _fsync_dir(path.parent)
+    return tmp
+
+
+def write_file_atomic(path: Path, data: bytes, mode: int = 0o600, *, durable: bool = True) -> None:
+    """Temp file in the same directory, (fsync), rename, (fsync the directory).
+
+    ``durable=False`` skips both fsyncs: the rename is still atomic for every reader and
+    survives the death of this process, but not necessarily a power loss.
+    """
+    tmp = _write_temp(path, data, mode, durable=durable)
+    try:
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    if durable:
+        _fsync_dir(path.parent)
+
+
+def key_id(backend_id: str, key: str) -> str:
+    """Short stable id of (backend, key): entry file names carry it, so lookups need no reads."""
+    return hashlib.sha256(f"{backend_id}\n{key}".encode()).hexdigest()[:16]
+
+
+def _bare(etag: str | None) -> str | None:
+    return None if etag is None else etag.strip().strip('"')
+
+
+def _seq_of_name(name: str) -> int:
+    head = name.split("-", 1)[0]
+    return int(head) if name.endswith(_SUFFIX) and head.isdigit() else 0
 
 
 class Outbox:
@@ -88,25 +146,79 @@ class Outbox:
                 "set PORTABLE_CREDS_HOME to a writable directory"
             ) from None
 
-    def add(
-        self, *, backend_id: str, wallet: str, service: str, key: str, blob: bytes
-    ) -> OutboxEntry:
+    # -- the sequence counter (also the lock serialising journal updates) -------------------
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[int]:
+        """Hold the outbox lock; yields the counter file's descriptor."""
         self._ensure_dir()
-        seq = time.time_ns()
-        created = seq / 1e9
-        path = self.directory / f"{seq:020d}-{secrets.token_hex(4)}{_SUFFIX}"
-        record = {
-            "format": 1,
-            "seq": seq,
-            "backend_id": backend_id,
-            "wallet": wallet,
-            "service": service,
-            "key": key,
-            "created": created,
-            "blob": base64.b64encode(blob).decode("ascii"),
-        }
-        write_file_atomic(path, json.dumps(record, sort_keys=True).encode())
+        fd = os.open(self.directory / _SEQ_FILE, os.O_RDWR | os.O_CREAT | _O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield fd
+        finally:
+            os.close(fd)  # closing the last descriptor releases the flock
+
+    def _next_seq(self, fd: int, kid: str) -> int:
+        """Next sequence number (lock held): above the counter, every entry and ``kid``'s state.
+
+        Taking the maximum with what is on disk keeps the order right even if the counter
+        itself was lost (it is never fsynced; failed entries are).
+        """
+        try:
+            counter = int(os.pread(fd, 32, 0).decode("ascii").strip() or "0")
+        except (ValueError, UnicodeDecodeError):
+            counter = 0
+        highest = max((_seq_of_name(n) for n in os.listdir(self.directory)), default=0)
+        last = self.last_state_by_id(kid)
+        seq = max(counter, highest, last.seq if last else 0) + 1
+        data = f"{seq:020d}\n".encode()
+        os.pwrite(fd, data, 0)
+        return seq
+
+    # -- entries ------------------------------------------------------------------------
+
+    def add(
+        self,
+        *,
+        backend_id: str,
+        wallet: str,
+        service: str,
+        key: str,
+        blob: bytes,
+        durable: bool = True,
+    ) -> OutboxEntry:
+        """Journal a pending write. ``durable=False``: no fsync (call ``persist`` on failure)."""
+        kid = key_id(backend_id, key)
+        created = time.time()  # display only; ordering uses ``seq``
+        with self._locked() as fd:
+            seq = self._next_seq(fd, kid)
+            path = self.directory / f"{seq:020d}-{kid}{_SUFFIX}"
+            record = {
+                "format": 1,
+                "seq": seq,
+                "backend_id": backend_id,
+                "wallet": wallet,
+                "service": service,
+                "key": key,
+                "created": created,
+                "blob": base64.b64encode(blob).decode("ascii"),
+            }
+            write_file_atomic(path, json.dumps(record, sort_keys=True).encode(), durable=durable)
         return OutboxEntry(path, seq, backend_id, wallet, service, key, created)
+
+    def persist(self, entry: OutboxEntry) -> bool:
+        """fsync ``entry`` and its directory; ``False`` if it is gone (superseded meanwhile)."""
+        try:
+            fd = os.open(entry.path, os.O_RDONLY | _O_CLOEXEC)
+        except FileNotFoundError:
+            return False
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        _fsync_dir(self.directory)
+        return True
 
     def _load(self, path: Path) -> tuple[OutboxEntry, bytes] | None:
         try:
@@ -133,7 +245,7 @@ class Outbox:
         if not self.directory.is_dir():
             return []
         out = []
-        for path in sorted(self.directory.glob(f"*{_SUFFIX}")):
+        for path in sorted(self.directory.glob(f"*{_SUFFIX}"), key=lambda p: _seq_of_name(p.name)):
             loaded = self._load(path)
             if loaded is None:
                 continue
@@ -154,6 +266,16 @@ class Outbox:
     def remove(self, entry: OutboxEntry) -> None:
         entry.path.unlink(missing_ok=True)
 
+    def _remove_older(self, kid: str, below: int) -> int:
+        """Drop entries of ``kid`` with a sequence number below ``below`` (lock held)."""
+        dropped = 0
+        tail = f"-{kid}{_SUFFIX}"
+        for name in os.listdir(self.directory):
+            if name.endswith(tail) and _seq_of_name(name) < below:
+                (self.directory / name).unlink(missing_ok=True)
+                dropped += 1
+        return dropped
+
     def discard(self, *, backend_id: str, key: str, up_to_seq: int | None = None) -> int:
         """Drop entries for ``key`` (all, or those not newer than ``up_to_seq``)."""
         dropped = 0
@@ -163,11 +285,80 @@ class Outbox:
                 dropped += 1
         return dropped
 
-    def flush(self, objects: ObjectStore, *, wallet: str | None = None) -> FlushResult:
+    def discard_prefix(self, *, backend_id: str, prefix: str) -> int:
+        """Drop every entry for keys under ``prefix`` (a wallet's credentials: teardown)."""
+        dropped = 0
+        for entry in self.pending(backend_id=backend_id):
+            if entry.key.startswith(prefix):
+                self.remove(entry)
+                dropped += 1
+        return dropped
+
+    # -- what this home last made the remote hold ------------------------------------------
+
+    def last_state_by_id(self, kid: str) -> LastState | None:
+        try:
+            record = json.loads((self.directory / f"{kid}{_LAST}").read_bytes())
+            etag = record["etag"]
+            return LastState(int(record["seq"]), None if etag is None else str(etag))
+        except FileNotFoundError:
+            return None
+        except (ValueError, KeyError, TypeError):
+            return None
+
+    def last_state(self, backend_id: str, key: str) -> LastState | None:
+        return self.last_state_by_id(key_id(backend_id, key))
+
+    def _record(self, backend_id: str, key: str, seq: int, etag: str | None) -> None:
+        """Remember the remote state ``seq`` produced, unless a newer one is already recorded
+        (lock held). Not fsynced: losing it only makes a later flush more conservative."""
+        kid = key_id(backend_id, key)
+        last = self.last_state_by_id(kid)
+        if last is not None and last.seq > seq:
+            return
+        data = {"format": 1, "seq": seq, "backend_id": backend_id, "key": key,
+                "etag": _bare(etag)}
+        write_file_atomic(
+            self.directory / f"{kid}{_LAST}", json.dumps(data, sort_keys=True).encode(),
+            durable=False,
+        )
+
+    def delivered(self, entry: OutboxEntry, etag: str | None) -> None:
+        """``entry`` reached the remote (which answered ``etag``): record it, retire it and
+        every older pending write of the same key (they are superseded)."""
+        with self._locked():
+            self._record(entry.backend_id, entry.key, entry.seq, etag)
+            self._remove_older(key_id(entry.backend_id, entry.key), entry.seq + 1)
+
+    def forget(self, *, backend_id: str, key: str) -> tuple[int, int]:
+        """A delete of ``key`` begins: drop every pending write of it (none may resurrect it).
+
+        Returns (entries dropped, the delete's sequence number for ``deleted``).
+        """
+        kid = key_id(backend_id, key)
+        with self._locked() as fd:
+            seq = self._next_seq(fd, kid)
+            dropped = self._remove_older(kid, seq)
+        # Entries written by older versions (other file names) are matched by content.
+        dropped += self.discard(backend_id=backend_id, key=key, up_to_seq=seq)
+        return dropped, seq
+
+    def deleted(self, *, backend_id: str, key: str, seq: int) -> None:
+        """The remote no longer holds ``key`` (a delete with sequence number ``seq`` finished)."""
+        with self._locked():
+            self._record(backend_id, key, seq, None)
+
+    # -- flush --------------------------------------------------------------------------
+
+    def flush(
+        self, objects: ObjectStore, *, wallet: str | None = None, force: bool = False
+    ) -> FlushResult:
         """Deliver pending writes for ``objects``' backend: the newest entry per key wins.
 
-        Older entries for a key are superseded (removed without writing), so flushing never
-        moves a credential backwards in time.
+        Older entries for a key are superseded (removed without writing). Each delivery is
+        conditional on the remote still holding what this home last made it hold, so a
+        flush never overwrites a value written (or deleted) since; ``force=True`` overwrites
+        anyway. Backends without conditional writes are refused unless forced.
         """
         entries = self.pending(backend_id=objects.backend_id, wallet=wallet)
         newest: dict[str, OutboxEntry] = {}
@@ -185,13 +376,86 @@ class Outbox:
             except FileNotFoundError:
                 continue
             try:
-                objects.put(entry.key, blob)
-            except PreconditionFailed as exc:  # pragma: no cover - unconditional put
-                failed.append((entry, exc))
-                continue
+                outcome = self._deliver(objects, entry, blob, force=force)
             except PortableCredsError as exc:
                 failed.append((entry, exc))
                 continue
-            self.remove(entry)
-            delivered += 1
+            if outcome == "superseded":
+                superseded += 1
+            else:
+                delivered += 1
         return FlushResult(delivered, superseded, failed)
+
+    def _deliver(self, objects: ObjectStore, entry: OutboxEntry, blob: bytes, *,
+                 force: bool) -> str:
+        last = self.last_state(entry.backend_id, entry.key)
+        if last is not None and last.seq >= entry.seq:
+            # A newer put or a delete from this home already finished (or this very entry
+            # was delivered and a crash came before its file was removed).
+            self.remove(entry)
+            return "superseded" if last.seq > entry.seq else "delivered"
+        expected = last.etag if last is not None else None
+        try:
+            current: str | None = _bare(objects.head(entry.key).etag)
+        except NotFound:
+            current = None
+        if current is not None and current != expected:
+            landed = _holds(objects, entry.key, blob)
+            if landed is not None:  # an earlier attempt landed (lost response, crash)
+                self.delivered(entry, landed)
+                return "delivered"
+        caps = objects.capabilities
+        if force:
+            etag = objects.put(entry.key, blob)
+        elif current != expected:
+            raise PreconditionFailed(
+                f"pending write of {entry.service!r} for {entry.wallet} (from "
+                f"{_when(entry.created)}) not delivered: the backend's value "
+                + ("was deleted" if current is None else "changed")
+                + " since this machine last wrote it, so the pending value may be older; "
+                f"check it with 'portable-creds --wallet {entry.wallet} get {entry.service}', "
+                "then run 'portable-creds outbox flush --force' to overwrite it or "
+                f"'portable-creds --wallet {entry.wallet} outbox drop {entry.service}' to "
+                "discard the pending write"
+            )
+        elif (expected is None and not caps.create_only) or (
+            expected is not None and not caps.if_match
+        ):
+            raise PreconditionFailed(
+                f"pending write of {entry.service!r} for {entry.wallet} not delivered: backend "
+                f"{objects.backend_id} cannot write conditionally ("
+                + ("create-only" if expected is None else "if-match")
+                + "), so the flush could overwrite a value written meanwhile; check it, then "
+                "run 'portable-creds outbox flush --force'"
+            )
+        else:
+            try:
+                if expected is None:
+                    etag = objects.put(entry.key, blob, if_none_match=True)
+                else:
+                    etag = objects.put(entry.key, blob, if_match=expected)
+            except PreconditionFailed:
+                landed = _holds(objects, entry.key, blob)
+                if landed is not None:  # a concurrent flush delivered it
+                    self.delivered(entry, landed)
+                    return "delivered"
+                raise PreconditionFailed(
+                    f"pending write of {entry.service!r} for {entry.wallet} not delivered: "
+                    "the backend's value changed during the flush; retry "
+                    "'portable-creds outbox flush'"
+                ) from None
+        self.delivered(entry, etag)
+        return "delivered"
+
+
+def _holds(objects: ObjectStore, key: str, blob: bytes) -> str | None:
+    """The remote's ETag if it already holds exactly ``blob`` at ``key``, else ``None``."""
+    try:
+        stored = objects.get(key)
+    except NotFound:
+        return None
+    return _bare(stored.etag) if stored.data == blob else None
+
+
+def _when(ts: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
