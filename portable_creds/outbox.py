@@ -13,12 +13,13 @@ Durability is paid where it buys something (see docs/threat-model.md, "Durabilit
 * A put that **succeeds** needs no local durability: the remote holds the value.
 
 Ordering and conflicts (issue 12): entries carry a sequence number from a counter file taken
-under ``flock`` (monotonic across processes, never the wall clock). For each credential the
-outbox also remembers the last remote state this home produced (``<id>.last``: the ETag a put
-returned, or absence after a delete). A flush is conditional on that state: it delivers only if
-the remote still holds what this home last wrote (``if_match``), or nothing when it last saw
-nothing (``if_none_match``); a value written by someone else since (possibly newer) or a delete
-is never overwritten unless the caller forces it. Delete and teardown discard pending entries.
+under ``flock`` (monotonic across processes, never the wall clock). When a put succeeds its
+entry is not deleted but renamed to ``<id>.last``: the sealed blob this home last made the
+remote hold (a delete leaves a "deleted" record instead). That costs one rename and no new
+file. A flush is conditional on that state: it delivers only if the remote still holds exactly
+that blob (then ``if_match`` its current ETag) or nothing when this home last left nothing
+(``if_none_match``); a value written by someone else since (possibly newer) or a delete is never
+overwritten unless the caller forces it. Delete and teardown discard pending entries.
 """
 
 from __future__ import annotations
@@ -59,12 +60,16 @@ class OutboxEntry:
     created: float
 
 
-@attrs.frozen
+@attrs.frozen(repr=False)
 class LastState:
-    """What this home last made the remote hold for one key: ``etag`` (``None``: absent)."""
+    """What this home last made the remote hold for one key: ``blob`` (``None``: absent)."""
 
     seq: int
-    etag: str | None
+    blob: bytes | None
+
+    def __repr__(self) -> str:
+        held = "absent" if self.blob is None else f"<{len(self.blob)} bytes>"
+        return f"LastState(seq={self.seq}, {held})"
 
 
 @attrs.frozen
@@ -116,13 +121,34 @@ def write_file_atomic(path: Path, data: bytes, mode: int = 0o600, *, durable: bo
         _fsync_dir(path.parent)
 
 
+def _put_file(directory: str, name: str, data: bytes, *, durable: bool) -> None:
+    """``write_file_atomic`` for the hot path: plain string paths, 0600."""
+    final = os.path.join(directory, name)
+    tmp = os.path.join(directory, f".tmp-{name}-{secrets.token_hex(4)}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_CLOEXEC, 0o600)
+    try:
+        os.fchmod(fd, 0o600)
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        if durable:
+            os.fsync(fd)
+        os.close(fd)
+        fd = -1
+        os.replace(tmp, final)
+    except BaseException:
+        if fd >= 0:
+            os.close(fd)
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    if durable:
+        _fsync_dir(Path(directory))
+
+
 def key_id(backend_id: str, key: str) -> str:
     """Short stable id of (backend, key): entry file names carry it, so lookups need no reads."""
     return hashlib.sha256(f"{backend_id}\n{key}".encode()).hexdigest()[:16]
-
-
-def _bare(etag: str | None) -> str | None:
-    return None if etag is None else etag.strip().strip('"')
 
 
 def _seq_of_name(name: str) -> int:
@@ -135,8 +161,13 @@ class Outbox:
 
     def __init__(self, directory: Path | str) -> None:
         self.directory = Path(directory)
+        self._dir = os.fspath(self.directory)
+        self._ready = False
 
     def _ensure_dir(self) -> None:
+        if self._ready and os.path.isdir(self._dir):
+            return
+        self._ready = True
         try:
             self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
             os.chmod(self.directory, 0o700)
@@ -152,7 +183,8 @@ class Outbox:
     def _locked(self) -> Iterator[int]:
         """Hold the outbox lock; yields the counter file's descriptor."""
         self._ensure_dir()
-        fd = os.open(self.directory / _SEQ_FILE, os.O_RDWR | os.O_CREAT | _O_CLOEXEC, 0o600)
+        fd = os.open(os.path.join(self._dir, _SEQ_FILE), os.O_RDWR | os.O_CREAT | _O_CLOEXEC,
+                     0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             yield fd
@@ -169,11 +201,10 @@ class Outbox:
             counter = int(os.pread(fd, 32, 0).decode("ascii").strip() or "0")
         except (ValueError, UnicodeDecodeError):
             counter = 0
-        highest = max((_seq_of_name(n) for n in os.listdir(self.directory)), default=0)
+        highest = max((_seq_of_name(n) for n in os.listdir(self._dir)), default=0)
         last = self.last_state_by_id(kid)
         seq = max(counter, highest, last.seq if last else 0) + 1
-        data = f"{seq:020d}\n".encode()
-        os.pwrite(fd, data, 0)
+        os.pwrite(fd, f"{seq:020d}\n".encode(), 0)
         return seq
 
     # -- entries ------------------------------------------------------------------------
@@ -193,7 +224,7 @@ class Outbox:
         created = time.time()  # display only; ordering uses ``seq``
         with self._locked() as fd:
             seq = self._next_seq(fd, kid)
-            path = self.directory / f"{seq:020d}-{kid}{_SUFFIX}"
+            name = f"{seq:020d}-{kid}{_SUFFIX}"
             record = {
                 "format": 1,
                 "seq": seq,
@@ -204,8 +235,8 @@ class Outbox:
                 "created": created,
                 "blob": base64.b64encode(blob).decode("ascii"),
             }
-            write_file_atomic(path, json.dumps(record, sort_keys=True).encode(), durable=durable)
-        return OutboxEntry(path, seq, backend_id, wallet, service, key, created)
+            _put_file(self._dir, name, json.dumps(record).encode(), durable=durable)
+        return OutboxEntry(self.directory / name, seq, backend_id, wallet, service, key, created)
 
     def persist(self, entry: OutboxEntry) -> bool:
         """fsync ``entry`` and its directory; ``False`` if it is gone (superseded meanwhile)."""
@@ -267,13 +298,14 @@ class Outbox:
         entry.path.unlink(missing_ok=True)
 
     def _remove_older(self, kid: str, below: int) -> int:
-        """Drop entries of ``kid`` with a sequence number below ``below`` (lock held)."""
+        """Drop entries of ``kid`` with a sequence number below ``below``."""
         dropped = 0
         tail = f"-{kid}{_SUFFIX}"
-        for name in os.listdir(self.directory):
+        for name in os.listdir(self._dir):
             if name.endswith(tail) and _seq_of_name(name) < below:
-                (self.directory / name).unlink(missing_ok=True)
-                dropped += 1
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(os.path.join(self._dir, name))
+                    dropped += 1
         return dropped
 
     def discard(self, *, backend_id: str, key: str, up_to_seq: int | None = None) -> int:
@@ -298,37 +330,40 @@ class Outbox:
 
     def last_state_by_id(self, kid: str) -> LastState | None:
         try:
-            record = json.loads((self.directory / f"{kid}{_LAST}").read_bytes())
-            etag = record["etag"]
-            return LastState(int(record["seq"]), None if etag is None else str(etag))
+            fd = os.open(os.path.join(self._dir, f"{kid}{_LAST}"), os.O_RDONLY | _O_CLOEXEC)
         except FileNotFoundError:
             return None
-        except (ValueError, KeyError, TypeError):
+        try:
+            chunks = []
+            while chunk := os.read(fd, 1 << 20):
+                chunks.append(chunk)
+        finally:
+            os.close(fd)
+        try:
+            record = json.loads(b"".join(chunks))
+            blob = record.get("blob")
+            return LastState(
+                int(record["seq"]),
+                None if blob is None else base64.b64decode(blob, validate=True),
+            )
+        except (ValueError, KeyError, TypeError, AttributeError, binascii.Error):
             return None
 
     def last_state(self, backend_id: str, key: str) -> LastState | None:
         return self.last_state_by_id(key_id(backend_id, key))
 
-    def _record(self, backend_id: str, key: str, seq: int, etag: str | None) -> None:
-        """Remember the remote state ``seq`` produced, unless a newer one is already recorded
-        (lock held). Not fsynced: losing it only makes a later flush more conservative."""
-        kid = key_id(backend_id, key)
-        last = self.last_state_by_id(kid)
-        if last is not None and last.seq > seq:
-            return
-        data = {"format": 1, "seq": seq, "backend_id": backend_id, "key": key,
-                "etag": _bare(etag)}
-        write_file_atomic(
-            self.directory / f"{kid}{_LAST}", json.dumps(data, sort_keys=True).encode(),
-            durable=False,
-        )
+    def delivered(self, entry: OutboxEntry) -> None:
+        """``entry`` reached the remote: it becomes the key's last state (one rename), and
+        every older pending write of the same key is retired (superseded).
 
-    def delivered(self, entry: OutboxEntry, etag: str | None) -> None:
-        """``entry`` reached the remote (which answered ``etag``): record it, retire it and
-        every older pending write of the same key (they are superseded)."""
-        with self._locked():
-            self._record(entry.backend_id, entry.key, entry.seq, etag)
-            self._remove_older(key_id(entry.backend_id, entry.key), entry.seq + 1)
+        The success path of every put: no lock, no fsync, no new file. A race between two
+        successful puts of one key may leave the older blob as the last state; that only
+        makes a later flush refuse (the remote then holds the other blob), never clobber.
+        """
+        kid = key_id(entry.backend_id, entry.key)
+        with contextlib.suppress(FileNotFoundError):  # a concurrent flush retired it
+            os.replace(entry.path, os.path.join(self._dir, f"{kid}{_LAST}"))
+        self._remove_older(kid, entry.seq + 1)
 
     def forget(self, *, backend_id: str, key: str) -> tuple[int, int]:
         """A delete of ``key`` begins: drop every pending write of it (none may resurrect it).
@@ -345,8 +380,10 @@ class Outbox:
 
     def deleted(self, *, backend_id: str, key: str, seq: int) -> None:
         """The remote no longer holds ``key`` (a delete with sequence number ``seq`` finished)."""
-        with self._locked():
-            self._record(backend_id, key, seq, None)
+        self._ensure_dir()
+        record = {"format": 1, "seq": seq, "backend_id": backend_id, "key": key, "blob": None}
+        _put_file(self._dir, f"{key_id(backend_id, key)}{_LAST}", json.dumps(record).encode(),
+                  durable=False)
 
     # -- flush --------------------------------------------------------------------------
 
@@ -391,23 +428,24 @@ class Outbox:
         last = self.last_state(entry.backend_id, entry.key)
         if last is not None and last.seq >= entry.seq:
             # A newer put or a delete from this home already finished (or this very entry
-            # was delivered and a crash came before its file was removed).
+            # was delivered and a crash came before its file was renamed).
             self.remove(entry)
             return "superseded" if last.seq > entry.seq else "delivered"
-        expected = last.etag if last is not None else None
         try:
-            current: str | None = _bare(objects.head(entry.key).etag)
+            current = objects.get(entry.key)
         except NotFound:
             current = None
-        if current is not None and current != expected:
-            landed = _holds(objects, entry.key, blob)
-            if landed is not None:  # an earlier attempt landed (lost response, crash)
-                self.delivered(entry, landed)
-                return "delivered"
+        if current is not None and current.data == blob:
+            self.delivered(entry)  # an earlier attempt landed (lost response, crash)
+            return "delivered"
+        expected = None if last is None else last.blob
+        unchanged = (current is None and expected is None) or (
+            current is not None and current.data == expected
+        )
         caps = objects.capabilities
         if force:
-            etag = objects.put(entry.key, blob)
-        elif current != expected:
+            objects.put(entry.key, blob)
+        elif not unchanged:
             raise PreconditionFailed(
                 f"pending write of {entry.service!r} for {entry.wallet} (from "
                 f"{_when(entry.created)}) not delivered: the backend's value "
@@ -418,43 +456,41 @@ class Outbox:
                 f"'portable-creds --wallet {entry.wallet} outbox drop {entry.service}' to "
                 "discard the pending write"
             )
-        elif (expected is None and not caps.create_only) or (
-            expected is not None and not caps.if_match
+        elif (current is None and not caps.create_only) or (
+            current is not None and not caps.if_match
         ):
             raise PreconditionFailed(
                 f"pending write of {entry.service!r} for {entry.wallet} not delivered: backend "
                 f"{objects.backend_id} cannot write conditionally ("
-                + ("create-only" if expected is None else "if-match")
+                + ("create-only" if current is None else "if-match")
                 + "), so the flush could overwrite a value written meanwhile; check it, then "
                 "run 'portable-creds outbox flush --force'"
             )
         else:
             try:
-                if expected is None:
-                    etag = objects.put(entry.key, blob, if_none_match=True)
+                if current is None:
+                    objects.put(entry.key, blob, if_none_match=True)
                 else:
-                    etag = objects.put(entry.key, blob, if_match=expected)
+                    objects.put(entry.key, blob, if_match=current.etag)
             except PreconditionFailed:
-                landed = _holds(objects, entry.key, blob)
-                if landed is not None:  # a concurrent flush delivered it
-                    self.delivered(entry, landed)
+                if _holds(objects, entry.key, blob):  # a concurrent flush delivered it
+                    self.delivered(entry)
                     return "delivered"
                 raise PreconditionFailed(
                     f"pending write of {entry.service!r} for {entry.wallet} not delivered: "
                     "the backend's value changed during the flush; retry "
                     "'portable-creds outbox flush'"
                 ) from None
-        self.delivered(entry, etag)
+        self.delivered(entry)
         return "delivered"
 
 
-def _holds(objects: ObjectStore, key: str, blob: bytes) -> str | None:
-    """The remote's ETag if it already holds exactly ``blob`` at ``key``, else ``None``."""
+def _holds(objects: ObjectStore, key: str, blob: bytes) -> bool:
+    """Whether the remote already holds exactly ``blob`` at ``key``."""
     try:
-        stored = objects.get(key)
+        return objects.get(key).data == blob
     except NotFound:
-        return None
-    return _bare(stored.etag) if stored.data == blob else None
+        return False
 
 
 def _when(ts: float) -> str:

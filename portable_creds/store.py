@@ -207,7 +207,7 @@ class CredentialStore:
                 blob=blob, durable=False,
             )
             try:
-                etag = self.objects.put(key, blob)
+                self.objects.put(key, blob)
             except PortableCredsError as exc:
                 kept = outbox.persist(entry)
                 raise SecretNotDelivered(
@@ -218,7 +218,7 @@ class CredentialStore:
             except BaseException:
                 outbox.persist(entry)  # an unexpected failure is reported too: keep it
                 raise
-            outbox.delivered(entry, etag)
+            outbox.delivered(entry)
 
         self._audited("put", service, run)
 
