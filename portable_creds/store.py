@@ -209,7 +209,17 @@ class CredentialStore:
             try:
                 self.objects.put(key, blob)
             except PortableCredsError as exc:
-                kept = outbox.persist(entry)
+                try:
+                    kept = outbox.persist(entry)
+                except OSError as os_exc:
+                    lost = PortableCredsError(
+                        f"{exc.message}; and the sealed secret could not be made durable in "
+                        f"the outbox at {entry.path} ({os_exc.strerror}): store it again once "
+                        "the disk and the backend are healthy",
+                        request_id=exc.request_id,
+                    )
+                    lost.exit_code = exc.exit_code
+                    raise lost from exc
                 raise SecretNotDelivered(
                     not_delivered_message(svc, exc, str(entry.path), kept),
                     cause=exc,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from portable_creds.credcache import CredentialCache
 from portable_creds.driver import CredentialsProvider, Driver, StoreTarget
@@ -22,11 +22,15 @@ from .federation import (
 )
 from .policies import BucketRef
 from .settings import CosSettings, parse_settings, static_keys
-from .tcapi import TcApi
 from .tokens import HOW_TO_PROVIDE, select_token_source
+
+if TYPE_CHECKING:
+    from .tcapi import TcApi
 
 
 def sts_client(settings: CosSettings, keys: Any = None) -> TcApi:
+    from .tcapi import TcApi  # the tencentcloud SDK: only when an STS call is made
+
     return TcApi(
         "sts",
         settings.region,
@@ -64,6 +68,22 @@ def build_vendor(settings: CosSettings, options: dict[str, Any]) -> TokenVendor:
     )
 
 
+class LazyStsApi:
+    """An unsigned STS client built on its first call: a process that reuses a cached
+    session (``portable_creds.credcache``) never imports the tencentcloud SDK."""
+
+    signed = False
+
+    def __init__(self, settings: CosSettings) -> None:
+        self._settings = settings
+        self._api: TcApi | None = None
+
+    def call(self, action: str, params: dict[str, Any]) -> dict[str, Any]:
+        if self._api is None:
+            self._api = sts_client(self._settings)
+        return self._api.call(action, params)
+
+
 class CosDriver(Driver):
     """Tencent COS with CAM/STS federation. URL: ``cos://BUCKET-APPID?region=...&mode=...``."""
 
@@ -88,7 +108,7 @@ class CosDriver(Driver):
                   settings.bucket, settings.prefix, settings.duration)
         if settings.mode == "role-per-tenant":
             provider: RefreshingProvider = WebIdentityProvider(
-                sts_client(settings),
+                LazyStsApi(settings),
                 provider_id=settings.provider,
                 role_arn=settings.role_arn_prefix + settings.tenant_role_name(wallet),
                 token=token,

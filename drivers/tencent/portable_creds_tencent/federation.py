@@ -19,13 +19,11 @@ import json
 import re
 import threading
 import time
-import urllib.request
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import quote
 
 import attrs
-import jwt
 
 from portable_creds.credcache import CredentialCache, cache_key
 from portable_creds.driver import CredentialsProvider, TemporaryCredentials, TokenSource
@@ -39,9 +37,19 @@ from portable_creds.names import tenant_prefix, validate_wallet
 
 from .policies import WALLET_TAG, BucketRef, scoped_policy, tenant_policy
 from .settings import Clock, StaticKeys
-from .tcapi import TcApi
 
 _ALGORITHMS = ["RS256", "RS384", "RS512", "ES256", "ES384", "PS256"]
+
+
+class StsApi(Protocol):
+    """What the providers need of ``tcapi.TcApi``. Typed structurally so that importing this
+    module (every ``cos://`` process) does not import the tencentcloud SDK: a process reusing
+    a cached session never needs it (see ``driver.LazyStsApi``)."""
+
+    @property
+    def signed(self) -> bool: ...
+
+    def call(self, action: str, params: dict[str, Any]) -> dict[str, Any]: ...
 
 
 def _credentials_from(response: Mapping[str, Any], what: str) -> TemporaryCredentials:
@@ -135,7 +143,7 @@ class WebIdentityProvider(RefreshingProvider):
 
     def __init__(
         self,
-        sts: TcApi,
+        sts: StsApi,
         *,
         provider_id: str,
         role_arn: str,
@@ -184,6 +192,8 @@ class JwksSource:
     def _fetch(self) -> dict[str, Any]:
         assert self._url is not None
         try:
+            import urllib.request  # only the JWKS-fetching vendor needs it
+
             with urllib.request.urlopen(self._url, timeout=self._timeout) as resp:  # noqa: S310
                 data = json.loads(resp.read())
         except (OSError, ValueError) as exc:
@@ -195,6 +205,8 @@ class JwksSource:
         return data
 
     def key_for(self, kid: str | None, alg: str) -> list[Any]:
+        import jwt  # PyJWT is only needed where tokens are validated (the vendor)
+
         with self._lock:
             if self._jwks is None:
                 self._jwks = self._fetch()
@@ -242,7 +254,7 @@ class TokenVendor(Vendor):
 
     def __init__(
         self,
-        sts: TcApi,
+        sts: StsApi,
         *,
         role_arn: str,
         bucket: BucketRef,
@@ -269,6 +281,8 @@ class TokenVendor(Vendor):
 
     def validate(self, token: str) -> dict[str, Any]:
         """Signature (issuer's JWKS), iss, aud, exp and nbf. Raises ``InvalidToken``."""
+        import jwt
+
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError:
