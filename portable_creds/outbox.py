@@ -58,6 +58,9 @@ class OutboxEntry:
     service: str
     key: str
     created: float
+    superseding: bool = attrs.field(default=True, eq=False)
+    """Whether older entries of the same key may exist (to retire when this one is delivered).
+    ``False`` only when none existed as this one was added: then none can appear later."""
 
 
 @attrs.frozen(repr=False)
@@ -191,21 +194,29 @@ class Outbox:
         finally:
             os.close(fd)  # closing the last descriptor releases the flock
 
-    def _next_seq(self, fd: int, kid: str) -> int:
-        """Next sequence number (lock held): above the counter, every entry and ``kid``'s state.
+    def _next_seq(self, fd: int, kid: str) -> tuple[int, bool]:
+        """Next sequence number (lock held), and whether entries of ``kid`` exist already.
 
-        Taking the maximum with what is on disk keeps the order right even if the counter
-        itself was lost (it is never fsynced; failed entries are).
+        The number is above the counter, every entry and ``kid``'s last state: taking the
+        maximum with what is on disk keeps the order right even if the counter itself was
+        lost (it is never fsynced; failed entries are).
         """
         try:
             counter = int(os.pread(fd, 32, 0).decode("ascii").strip() or "0")
         except (ValueError, UnicodeDecodeError):
             counter = 0
-        highest = max((_seq_of_name(n) for n in os.listdir(self._dir)), default=0)
+        highest, same_key = 0, False
+        tail = f"-{kid}{_SUFFIX}"
+        for name in os.listdir(self._dir):
+            seq = _seq_of_name(name)
+            if seq:
+                highest = max(highest, seq)
+                # Names of older versions carry no key id: assume they may be this key's.
+                same_key = same_key or name.endswith(tail) or len(name) != len(tail) + 20
         last = self.last_state_by_id(kid)
         seq = max(counter, highest, last.seq if last else 0) + 1
         os.pwrite(fd, f"{seq:020d}\n".encode(), 0)
-        return seq
+        return seq, same_key
 
     # -- entries ------------------------------------------------------------------------
 
@@ -223,7 +234,7 @@ class Outbox:
         kid = key_id(backend_id, key)
         created = time.time()  # display only; ordering uses ``seq``
         with self._locked() as fd:
-            seq = self._next_seq(fd, kid)
+            seq, older = self._next_seq(fd, kid)
             name = f"{seq:020d}-{kid}{_SUFFIX}"
             record = {
                 "format": 1,
@@ -236,7 +247,9 @@ class Outbox:
                 "blob": base64.b64encode(blob).decode("ascii"),
             }
             _put_file(self._dir, name, json.dumps(record).encode(), durable=durable)
-        return OutboxEntry(self.directory / name, seq, backend_id, wallet, service, key, created)
+        return OutboxEntry(
+            self.directory / name, seq, backend_id, wallet, service, key, created, older
+        )
 
     def persist(self, entry: OutboxEntry) -> bool:
         """fsync ``entry`` and its directory; ``False`` if it is gone (superseded meanwhile)."""
@@ -363,7 +376,8 @@ class Outbox:
         kid = key_id(entry.backend_id, entry.key)
         with contextlib.suppress(FileNotFoundError):  # a concurrent flush retired it
             os.replace(entry.path, os.path.join(self._dir, f"{kid}{_LAST}"))
-        self._remove_older(kid, entry.seq + 1)
+        if entry.superseding:
+            self._remove_older(kid, entry.seq + 1)
 
     def forget(self, *, backend_id: str, key: str) -> tuple[int, int]:
         """A delete of ``key`` begins: drop every pending write of it (none may resurrect it).
@@ -372,7 +386,7 @@ class Outbox:
         """
         kid = key_id(backend_id, key)
         with self._locked() as fd:
-            seq = self._next_seq(fd, kid)
+            seq, _ = self._next_seq(fd, kid)
             dropped = self._remove_older(kid, seq)
         # Entries written by older versions (other file names) are matched by content.
         dropped += self.discard(backend_id=backend_id, key=key, up_to_seq=seq)
