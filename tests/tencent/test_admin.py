@@ -93,7 +93,7 @@ def test_render_documents(env: Env, config: Path) -> None:
         "oidc:sub": [WALLET_A],
     }
     base = f"qcs::cos:{env.double.region}:uid/{env.double.appid}:{env.bucket}/"
-    objects, listing = role["Policy"]["statement"]
+    objects, listing, exact, versioning = role["Policy"]["statement"]
     assert objects["resource"] == [f"{base}bots/{WALLET_A}/*"]
     assert set(objects["action"]) == {
         "name/cos:PutObject",
@@ -103,6 +103,19 @@ def test_render_documents(env: Env, config: Path) -> None:
     }
     assert listing["action"] == ["name/cos:GetBucket"] and listing["resource"] == [base]
     assert listing["condition"] == {"string_like": {"cos:prefix": f"bots%2F{WALLET_A}%2F*"}}
+    # The exact prefixes the store and migrate list, as COS's documented examples write them.
+    omni = __import__("portable_creds.upstream").upstream.actor_omni_hex(WALLET_A)
+    assert exact["action"] == ["name/cos:GetBucket"] and exact["resource"] == [base]
+    assert exact["condition"] == {
+        "string_equal": {
+            "cos:prefix": [
+                f"bots%2F{WALLET_A}%2F",
+                f"bots%2F{WALLET_A}%2Fcredentials%2F",
+                f"bots%2F{omni}%2Fcredentials%2F",
+            ]
+        }
+    }
+    assert versioning["action"] == ["name/cos:GetBucketVersioning"]
     vendor = doc["vendor_role"]
     assert vendor["Policy"]["statement"][0]["resource"] == [f"{base}bots/*"]
     assert vendor["TrustPolicy"]["statement"][0]["principal"] == {
