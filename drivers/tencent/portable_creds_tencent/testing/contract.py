@@ -163,3 +163,20 @@ def response_violations(service: str, action: str, response: Mapping[str, Any]) 
 def has_action(service: str, action: str) -> bool:
     mod = importlib.import_module(contract_for(service).package + ".models")
     return inspect.isclass(getattr(mod, f"{action}Request", None))
+
+
+def read_violation(service: str, action: str, path: str) -> str | None:
+    """Why ``Field.Sub`` of ``<action>Response`` is not defined by the models (None if it is)."""
+    model = f"{action}Response"
+    parts = path.split(".")
+    for i, part in enumerate(parts):
+        fields = model_fields(service, model)
+        if part not in fields:
+            return f"{service} {action}: {path} ({part} is not a field of {model})"
+        if i == len(parts) - 1:
+            return None
+        nested = _nested_model(service, fields[part])
+        if nested is None:
+            return f"{service} {action}: {path} ({part} has no fields)"
+        model = nested
+    return None
