@@ -37,6 +37,21 @@ def double() -> Iterator[TencentDouble]:
         yield d
 
 
+@pytest.fixture
+def double_factory() -> Iterator[Callable[..., TencentDouble]]:
+    """Doubles with non-default settings (e.g. a small ``role_quota``), stopped afterwards."""
+    started: list[TencentDouble] = []
+
+    def make(**kwargs: Any) -> TencentDouble:
+        d = TencentDouble(**kwargs).start()
+        started.append(d)
+        return d
+
+    yield make
+    for d in started:
+        d.stop()
+
+
 @attrs.frozen
 class Env:
     double: TencentDouble
