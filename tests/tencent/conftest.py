@@ -76,6 +76,7 @@ class Env:
         wallet: str,
         mode: str = "role-per-tenant",
         token: Callable[[], str] | None = None,
+        url_extra: str = "",
         **options: Any,
     ) -> CosObjectStore:
         if mode == "token-vendor":
@@ -84,6 +85,7 @@ class Env:
             options.setdefault("secret_key", self.vendor.secret_key)
         else:
             url = f"{self.url}&mode={mode}"
+        url += url_extra
         target = StoreTarget(
             url=url, wallet=wallet, token=token or self.token_for(wallet), options=options
         )

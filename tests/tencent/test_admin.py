@@ -106,9 +106,13 @@ def test_render_documents(env: Env, config: Path) -> None:
         "name/cos:DeleteObject",
     }
     assert listing["action"] == ["name/cos:GetBucket"] and listing["resource"] == [base]
-    assert listing["condition"] == {"string_like": {"cos:prefix": f"bots%2F{WALLET_A}%2F*"}}
     # The exact prefixes the store and migrate list, as COS's documented examples write them.
     omni = __import__("portable_creds.upstream").upstream.actor_omni_hex(WALLET_A)
+    assert listing["condition"] == {
+        "string_like": {
+            "cos:prefix": [f"bots%2F{WALLET_A}%2F*", f"bots%2F{omni}%2Fcredentials%2F*"]
+        }
+    }
     assert exact["action"] == ["name/cos:GetBucket"] and exact["resource"] == [base]
     assert exact["condition"] == {
         "string_equal": {

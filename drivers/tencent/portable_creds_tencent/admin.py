@@ -449,9 +449,7 @@ class Provisioner:
         """A bucket that has (or ever had) versioning: COS reportedly ignores
         ``x-cos-forbid-overwrite`` there, so create-only writes are not atomic."""
         bucket = self.d.settings.bucket
-        got = self._cos(
-            "GET ?versioning", lambda: self.cos.get_bucket_versioning(Bucket=bucket)
-        )
+        got = self._cos("GET ?versioning", lambda: self.cos.get_bucket_versioning(Bucket=bucket))
         status = str((got or {}).get("Status") or "") if isinstance(got, dict) else ""
         if status in ("Enabled", "Suspended"):
             return [

@@ -266,9 +266,7 @@ class CosObjectStore(ObjectStore):
             return str(resp.get("ETag") or expected)
 
         try:
-            return self._call(
-                "PUT", key, once, conditional=if_none_match or if_match is not None
-            )
+            return self._call("PUT", key, once, conditional=if_none_match or if_match is not None)
         except PreconditionFailed:
             if if_none_match and sent > 1:
                 # An earlier attempt may have landed before the connection dropped.

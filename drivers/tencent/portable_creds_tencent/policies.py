@@ -78,12 +78,16 @@ def _listing(ref: BucketRef, key_prefix: str, exact: Sequence[str]) -> list[dict
     the store lists are also granted with ``string_equal`` (a separate statement: conditions
     inside one statement are AND-ed), and listing works under either reading.
     """
+    outside = [encoded_prefix(p) for p in exact if not p.startswith(key_prefix)]
+    like: str | list[str] = (
+        [encoded_prefix(key_prefix), *outside] if outside else (encoded_prefix(key_prefix))
+    )
     statements: list[dict[str, Any]] = [
         {
             "effect": "allow",
             "action": ["name/cos:GetBucket"],
             "resource": [ref.bucket_resource],
-            "condition": {"string_like": {"cos:prefix": encoded_prefix(key_prefix)}},
+            "condition": {"string_like": {"cos:prefix": like}},
         }
     ]
     if exact:

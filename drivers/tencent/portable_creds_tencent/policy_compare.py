@@ -100,8 +100,6 @@ def canonical(document: str | Mapping[str, Any] | None) -> Canonical | None:
     return (f"version={version}", *body)
 
 
-def same_policy(
-    a: str | Mapping[str, Any] | None, b: str | Mapping[str, Any] | None
-) -> bool:
+def same_policy(a: str | Mapping[str, Any] | None, b: str | Mapping[str, Any] | None) -> bool:
     """Whether two policy documents mean the same thing, whichever form each is in."""
     return canonical(a) == canonical(b)

@@ -25,8 +25,8 @@ from ..policies import MAX_SESSION_POLICY_BYTES
 from . import contract
 from .account import Account, Caller, OidcConfig, Role, Session, new_request_id
 from .cam_eval import PolicyError, evaluate, parse_policy
-from .normalise import cam_stored_form
 from .http_types import HttpRequest, HttpResponse
+from .normalise import cam_stored_form
 from .signatures import parse_tc3_authorization, tc3_signature
 
 STS_VERSION = "2018-08-13"
@@ -320,9 +320,10 @@ class ApiService:
         context: dict[str, str | list[str]] = {}
         for name in OIDC_CONDITION_CLAIMS:
             value = claims.get(name)
-            strings = isinstance(value, list) and all(isinstance(v, str) for v in value)
-            if isinstance(value, str) or strings:
+            if isinstance(value, str):
                 context[f"oidc:{name}"] = value
+            elif isinstance(value, list) and all(isinstance(v, str) for v in value):
+                context[f"oidc:{name}"] = [str(v) for v in value]
         try:
             trust = parse_policy(role.trust_document)
         except PolicyError:
@@ -479,14 +480,17 @@ class ApiService:
             raise ApiError(
                 "UnauthorizedOperation", "the role's trust policy does not name the caller"
             )
-        if tags and not evaluate(
-            "name/sts:TagSession",
-            arn,
-            {},
-            identity=[],
-            resource_policy=trust,
-            principal_names=caller.principal_names(acct.owner_uin),
-        ).allowed:
+        if (
+            tags
+            and not evaluate(
+                "name/sts:TagSession",
+                arn,
+                {},
+                identity=[],
+                resource_policy=trust,
+                principal_names=caller.principal_names(acct.owner_uin),
+            ).allowed
+        ):
             # Stricter than anything documented (session tags' permission is not documented
             # for Tencent): the trust policy must also allow name/sts:TagSession.
             raise ApiError(

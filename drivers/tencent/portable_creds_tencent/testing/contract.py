@@ -91,7 +91,9 @@ def error_codes(service: str) -> frozenset[str]:
     """Every code in the service's ``errorcodes.py`` (its module-level string constants)."""
     mod = importlib.import_module(contract_for(service).package + ".errorcodes")
     return frozenset(
-        v for k, v in vars(mod).items() if k.isupper() and not k.startswith("_") and isinstance(v, str)
+        v
+        for k, v in vars(mod).items()
+        if k.isupper() and not k.startswith("_") and isinstance(v, str)
     )
 
 
