@@ -325,3 +325,33 @@ def test_role_quota_warns_near_and_refuses_beyond(
     loose.onboard("0x" + "03" * 20)  # 6 of the double's 6
     with pytest.raises(ConfigurationError, match="role quota"):
         loose.onboard("0x" + "04" * 20)
+
+
+def test_doctor_warns_near_the_role_quota_and_fails_on_a_versioned_bucket(
+    env: Env, config: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``portable-creds doctor``'s drift check runs ``admin cos verify``: the quota warning and
+    the versioning problem reach it."""
+    import argparse
+
+    from portable_creds.commands import doctor
+
+    cfg = json.loads(config.read_text())
+    cfg["role-quota"] = 3  # vendor role + two tenants: 100 % in use
+    config.write_text(json.dumps(cfg))
+    monkeypatch.setenv("PORTABLE_CREDS_ADMIN_VERIFY", f"--config {config}")
+    monkeypatch.setenv("TENCENTCLOUD_SECRET_ID", env.double.root.secret_id)
+    monkeypatch.setenv("TENCENTCLOUD_SECRET_KEY", env.double.root.secret_key)
+
+    def drift_check() -> dict[str, str]:
+        cl = doctor.Checklist()
+        doctor._drift_check(cl, argparse.Namespace(), env.url)
+        return cl.checks[-1]
+
+    check = drift_check()
+    assert check["status"] == doctor.WARN, check
+    assert "3 of the account's 3 CAM roles" in check["detail"]
+    assert "token-vendor" in check["detail"]
+    sdk.root_cos(env.double).put_bucket_versioning(Bucket=env.bucket, Status="Enabled")
+    check = drift_check()
+    assert check["status"] == doctor.FAIL and "versioning" in check["detail"], check
