@@ -197,7 +197,7 @@ class Provisioner:
     def _get_role(self, name: str) -> dict[str, Any] | None:
         try:
             info = self.cam.call("GetRole", {"RoleName": name})["RoleInfo"]
-            return dict(info)
+            return info if isinstance(info, dict) else None
         except NotFound:
             return None
         except ConfigurationError as exc:
