@@ -70,3 +70,15 @@ def test_vendor_url_must_be_https_off_loopback() -> None:
     with pytest.raises(ConfigurationError):
         HttpVendor("http://vendor.example.com")
     assert HttpVendor("https://vendor.example.com").url.endswith("/v1/credentials")
+
+
+def test_a_scope_too_large_for_one_session_is_a_configuration_error_over_http(
+    env: Env, vendor_server: VendorServer
+) -> None:
+    """Refused by the vendor before STS, and reported as such (not retried as a 5xx)."""
+    store = tenant(env, vendor_server, WALLET_A)
+    many = [key(WALLET_A, f"service-number-{i:02d}") for i in range(40)]
+    api_calls = env.double.stats["api"]
+    with pytest.raises(ConfigurationError, match="safe bound"):
+        store.scoped(many, read_only=True).get(many[0])
+    assert env.double.stats["api"] == api_calls
