@@ -162,11 +162,6 @@ def response_violations(service: str, action: str, response: Mapping[str, Any]) 
     return _violations(service, f"{action}Response", response, "")
 
 
-def has_action(service: str, action: str) -> bool:
-    mod = importlib.import_module(contract_for(service).package + ".models")
-    return inspect.isclass(getattr(mod, f"{action}Request", None))
-
-
 def read_violation(service: str, action: str, path: str) -> str | None:
     """Why ``Field.Sub`` of ``<action>Response`` is not defined by the models (None if it is)."""
     model = f"{action}Response"
