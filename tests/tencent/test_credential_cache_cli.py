@@ -77,3 +77,23 @@ def test_later_processes_reuse_the_session(
     assert len(cached) == 1 and cached[0].stat().st_mode & 0o777 == 0o600
     _cli(env, tmp_path, backend, "get", "svc", "--no-credential-cache")
     assert _issued(env) == first + 1
+
+
+def test_refused_session_is_replaced(env: Env, tmp_path: Path) -> None:
+    """COS refuses a cached session (its token no longer matches): the next process
+    exchanges again once, and the cache then holds the new session, not the refused one."""
+    import json
+
+    backend = f"{env.url}&mode=role-per-tenant"
+    _cli(env, tmp_path, backend, "put", "svc", input=SECRET)
+    [path] = (tmp_path / "data" / "cache" / "credentials").glob("*.json")
+    entry = json.loads(path.read_bytes())
+    refused_id = entry["access_key_id"]
+    entry["session_token"] = "not-the-session-token"
+    path.write_text(json.dumps(entry))
+    first = _issued(env)
+    assert _cli(env, tmp_path, backend, "get", "svc") == SECRET
+    assert _issued(env) == first + 1
+    fresh = json.loads(path.read_bytes())
+    assert fresh["access_key_id"] != refused_id
+    assert fresh["session_token"] != "not-the-session-token"
