@@ -68,8 +68,9 @@ def not_delivered_message(service: str, cause: PortableCredsError, path: str, ke
     """What a failed put tells the user: what is wrong, and what will (not) fix it."""
     if not kept:
         return (
-            f"could not store {service!r} ({cause}); a newer write of it from this machine "
-            "was stored meanwhile, so this older value is not kept"
+            f"could not store {service!r} ({cause}); meanwhile a concurrent 'outbox flush' "
+            "delivered this write, or a newer write of it from this machine was stored, so "
+            "nothing is kept; check with 'portable-creds get'"
         )
     where = f"the sealed secret is kept in the outbox at {path}"
     if isinstance(cause, AccessDenied):
