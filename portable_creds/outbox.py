@@ -32,6 +32,7 @@ import hashlib
 import json
 import os
 import secrets
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -44,6 +45,9 @@ from .errors import ConfigurationError, NotFound, PortableCredsError, Preconditi
 _SUFFIX = ".json"
 _LAST = ".last"
 _SEQ_FILE = ".seq"
+_SLOT = ".slot"
+_MAGIC = b"PCOB1\n"
+_HEADER = len(_MAGIC) + 8 + 32  # magic, payload length, SHA-256 of the payload
 _O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 
 
@@ -149,6 +153,78 @@ def _put_file(directory: str, name: str, data: bytes, *, durable: bool) -> None:
         _fsync_dir(Path(directory))
 
 
+def _frame(payload: bytes) -> bytes:
+    """A self-validating record: written in place with one ``pwrite``; a torn write (a kill in
+    the middle) fails the checksum and reads as empty, never as a wrong record."""
+    return _MAGIC + len(payload).to_bytes(8, "big") + hashlib.sha256(payload).digest() + payload
+
+
+def _unframe(raw: bytes) -> bytes | None:
+    if not raw.startswith(_MAGIC) or len(raw) < _HEADER:
+        return None
+    length = int.from_bytes(raw[len(_MAGIC) : len(_MAGIC) + 8], "big")
+    payload = raw[_HEADER : _HEADER + length]
+    if len(payload) != length or hashlib.sha256(payload).digest() != raw[len(_MAGIC) + 8 : _HEADER]:
+        return None
+    return payload
+
+
+def _read_all(path: str) -> bytes | None:
+    try:
+        fd = os.open(path, os.O_RDONLY | _O_CLOEXEC)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    try:
+        chunks = []
+        while chunk := os.read(fd, 1 << 20):
+            chunks.append(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
+def _write_in_place(path: str, data: bytes) -> None:
+    """One ``pwrite`` into an existing file (created 0600 the first time): no new inode, no
+    rename, so no filesystem-journal work on the hot path. Stale bytes past the end are
+    ignored by ``_unframe``."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | _O_CLOEXEC, 0o600)
+    try:
+        os.pwrite(fd, data, 0)
+    finally:
+        os.close(fd)
+
+
+class _Slot:
+    """This process's preallocated journal slot: one file, held under an exclusive ``flock``
+    for the process's life, rewritten in place for every in-flight put.
+
+    A slot whose lock can be taken belongs to a dead process: ``Outbox.recover`` turns its
+    record (if whole) into an ordinary pending entry.
+    """
+
+    def __init__(self, directory: str) -> None:
+        self.pid = os.getpid()
+        self.path = os.path.join(directory, f"{self.pid}-{secrets.token_hex(4)}{_SLOT}")
+        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL | _O_CLOEXEC, 0o600)
+        try:
+            os.fchmod(self.fd, 0o600)
+            fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BaseException:
+            os.close(self.fd)
+            os.unlink(self.path)
+            raise
+        self.busy = threading.Lock()
+        self.payload = b""
+
+    def write(self, payload: bytes) -> None:
+        self.payload = payload
+        os.pwrite(self.fd, _frame(payload), 0)
+
+    def clear(self) -> None:
+        self.payload = b""
+        os.pwrite(self.fd, b"\0" * len(_MAGIC), 0)
+
+
 def key_id(backend_id: str, key: str) -> str:
     """Short stable id of (backend, key): entry file names carry it, so lookups need no reads."""
     return hashlib.sha256(f"{backend_id}\n{key}".encode()).hexdigest()[:16]
@@ -166,6 +242,25 @@ class Outbox:
         self.directory = Path(directory)
         self._dir = os.fspath(self.directory)
         self._ready = False
+        self._slot: _Slot | None = None
+        self._slot_guard = threading.Lock()
+
+    def _claim_slot(self) -> _Slot | None:
+        """This process's slot, if no other thread is using it (else ``None``: a file entry)."""
+        with self._slot_guard:
+            slot = self._slot
+            if slot is None or slot.pid != os.getpid():
+                try:
+                    slot = self._slot = _Slot(self._dir)
+                except OSError:
+                    return None
+        return slot if slot.busy.acquire(blocking=False) else None
+
+    def _slot_of(self, entry: OutboxEntry) -> _Slot | None:
+        slot = self._slot
+        if slot is not None and os.fspath(entry.path) == slot.path:
+            return slot
+        return None
 
     def _ensure_dir(self) -> None:
         if self._ready and os.path.isdir(self._dir):
@@ -246,23 +341,86 @@ class Outbox:
                 "created": created,
                 "blob": base64.b64encode(blob).decode("ascii"),
             }
-            _put_file(self._dir, name, json.dumps(record).encode(), durable=durable)
-        return OutboxEntry(
-            self.directory / name, seq, backend_id, wallet, service, key, created, older
-        )
+            payload = json.dumps(record).encode()
+            slot = None if durable else self._claim_slot()
+            if slot is not None:
+                slot.write(payload)
+                path = Path(slot.path)
+            else:
+                _put_file(self._dir, name, payload, durable=durable)
+                path = self.directory / name
+        return OutboxEntry(path, seq, backend_id, wallet, service, key, created, older)
 
-    def persist(self, entry: OutboxEntry) -> bool:
-        """fsync ``entry`` and its directory; ``False`` if it is gone (superseded meanwhile)."""
+    def persist(self, entry: OutboxEntry) -> Path | None:
+        """Make ``entry`` durable (fsync file and directory) and return where it is kept;
+        ``None`` if it is gone (delivered by a concurrent flush, or superseded meanwhile).
+
+        An entry in this process's slot becomes an ordinary entry file first.
+        """
+        slot = self._slot_of(entry)
+        if slot is not None:
+            try:
+                name = f"{entry.seq:020d}-{key_id(entry.backend_id, entry.key)}{_SUFFIX}"
+                _put_file(self._dir, name, slot.payload, durable=True)
+                slot.clear()
+            finally:
+                slot.busy.release()
+            return self.directory / name
         try:
             fd = os.open(entry.path, os.O_RDONLY | _O_CLOEXEC)
         except FileNotFoundError:
-            return False
+            return None
         try:
             os.fsync(fd)
         finally:
             os.close(fd)
         _fsync_dir(self.directory)
-        return True
+        return entry.path
+
+    def recover(self) -> int:
+        """Turn the slots of dead processes into ordinary pending entries; returns how many.
+
+        A process killed during a put leaves its in-flight entry in its slot; the slot's lock
+        died with it, which is how a dead slot is told from a live one.
+        """
+        if not self.directory.is_dir():
+            return 0
+        recovered = 0
+        own = self._slot.path if self._slot is not None else None
+        for name in os.listdir(self._dir):
+            path = os.path.join(self._dir, name)
+            if not name.endswith(_SLOT) or path == own:
+                continue
+            try:
+                fd = os.open(path, os.O_RDONLY | _O_CLOEXEC)
+            except FileNotFoundError:
+                continue
+            try:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    continue  # its process is alive: an in-flight put
+                raw = b""
+                while chunk := os.read(fd, 1 << 20):
+                    raw += chunk
+                payload = _unframe(raw)
+                if payload is not None:
+                    try:
+                        record = json.loads(payload)
+                        name_out = (
+                            f"{int(record['seq']):020d}-"
+                            f"{key_id(str(record['backend_id']), str(record['key']))}{_SUFFIX}"
+                        )
+                    except (ValueError, KeyError, TypeError):
+                        name_out = None
+                    if name_out is not None:
+                        _put_file(self._dir, name_out, payload, durable=True)
+                        recovered += 1
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(path)
+            finally:
+                os.close(fd)
+        return recovered
 
     def _load(self, path: Path) -> tuple[OutboxEntry, bytes] | None:
         try:
@@ -285,9 +443,11 @@ class Outbox:
     def pending(
         self, *, backend_id: str | None = None, wallet: str | None = None
     ) -> list[OutboxEntry]:
-        """Pending entries, oldest first, optionally filtered."""
+        """Pending entries, oldest first, optionally filtered (dead processes' slots first
+        become entries; live processes' in-flight puts are not pending)."""
         if not self.directory.is_dir():
             return []
+        self.recover()
         out = []
         for path in sorted(self.directory.glob(f"*{_SUFFIX}"), key=lambda p: _seq_of_name(p.name)):
             loaded = self._load(path)
@@ -342,18 +502,14 @@ class Outbox:
     # -- what this home last made the remote hold ------------------------------------------
 
     def last_state_by_id(self, kid: str) -> LastState | None:
-        try:
-            fd = os.open(os.path.join(self._dir, f"{kid}{_LAST}"), os.O_RDONLY | _O_CLOEXEC)
-        except FileNotFoundError:
+        raw = _read_all(os.path.join(self._dir, f"{kid}{_LAST}"))
+        if raw is None:
             return None
+        payload = _unframe(raw) if raw.startswith(_MAGIC) else raw
+        if payload is None:
+            return None  # torn by a kill mid-write: as if unknown, flush compares blobs
         try:
-            chunks = []
-            while chunk := os.read(fd, 1 << 20):
-                chunks.append(chunk)
-        finally:
-            os.close(fd)
-        try:
-            record = json.loads(b"".join(chunks))
+            record = json.loads(payload)
             blob = record.get("blob")
             return LastState(
                 int(record["seq"]),
@@ -366,16 +522,26 @@ class Outbox:
         return self.last_state_by_id(key_id(backend_id, key))
 
     def delivered(self, entry: OutboxEntry) -> None:
-        """``entry`` reached the remote: it becomes the key's last state (one rename), and
-        every older pending write of the same key is retired (superseded).
+        """``entry`` reached the remote: it becomes the key's last state, and every older
+        pending write of the same key is retired (superseded).
 
-        The success path of every put: no lock, no fsync, no new file. A race between two
-        successful puts of one key may leave the older blob as the last state; that only
-        makes a later flush refuse (the remote then holds the other blob), never clobber.
+        The success path of every put: for an entry in this process's slot, two in-place
+        writes (the key's last state, the slot's header), no new file, no rename, no fsync.
+        A race between two successful puts of one key may leave the older blob as the last
+        state; that only makes a later flush refuse (the remote holds the other), never clobber.
         """
         kid = key_id(entry.backend_id, entry.key)
-        with contextlib.suppress(FileNotFoundError):  # a concurrent flush retired it
-            os.replace(entry.path, os.path.join(self._dir, f"{kid}{_LAST}"))
+        last = os.path.join(self._dir, f"{kid}{_LAST}")
+        slot = self._slot_of(entry)
+        if slot is not None:
+            try:
+                _write_in_place(last, _frame(slot.payload))
+                slot.clear()
+            finally:
+                slot.busy.release()
+        else:
+            with contextlib.suppress(FileNotFoundError):  # a concurrent flush retired it
+                os.replace(entry.path, last)
         if entry.superseding:
             self._remove_older(kid, entry.seq + 1)
 
@@ -396,8 +562,10 @@ class Outbox:
         """The remote no longer holds ``key`` (a delete with sequence number ``seq`` finished)."""
         self._ensure_dir()
         record = {"format": 1, "seq": seq, "backend_id": backend_id, "key": key, "blob": None}
-        _put_file(self._dir, f"{key_id(backend_id, key)}{_LAST}", json.dumps(record).encode(),
-                  durable=False)
+        _write_in_place(
+            os.path.join(self._dir, f"{key_id(backend_id, key)}{_LAST}"),
+            _frame(json.dumps(record).encode()),
+        )
 
     # -- flush --------------------------------------------------------------------------
 

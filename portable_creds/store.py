@@ -221,10 +221,11 @@ class CredentialStore:
                     )
                     lost.exit_code = exc.exit_code
                     raise lost from exc
+                where = str(kept or entry.path)
                 raise SecretNotDelivered(
-                    not_delivered_message(svc, exc, str(entry.path), kept),
+                    not_delivered_message(svc, exc, where, kept is not None),
                     cause=exc,
-                    outbox_path=str(entry.path),
+                    outbox_path=where,
                 ) from exc
             except BaseException:
                 outbox.persist(entry)  # an unexpected failure is reported too: keep it
