@@ -1,25 +1,26 @@
 """The local outbox: sealed blobs waiting for a remote write to succeed.
 
-A ``put`` first journals its sealed blob here (a 0600 file made visible by an atomic rename),
-then writes remotely, then retires the entry. Only sealed bytes are kept, never plaintext.
+A ``put`` first journals its sealed blob here, then writes remotely, then retires the entry.
+Only sealed bytes are kept, never plaintext; every file is 0600 in a 0700 directory.
 
 Durability is paid where it buys something (see docs/threat-model.md, "Durability of puts"):
 
-* Journal entries are written **without** fsync on the way in. A process killed (SIGKILL,
-  OOM, crash) at any point leaves the file in the kernel's page cache, which outlives the
-  process, so the in-flight secret is still recoverable by ``flush``.
-* A put that **fails** fsyncs its entry (file and directory) *before* the failure is reported,
-  so a reported failure survives a power loss too.
+* An in-flight entry is one ``pwrite`` into this process's preallocated journal slot (a file
+  held under ``flock`` while the process lives), **without** fsync. A process killed (SIGKILL,
+  OOM, crash) at any point leaves the record in the kernel's page cache, which outlives the
+  process; ``recover`` turns a dead process's slot into an ordinary entry.
+* A put that **fails** turns its record into an entry file and fsyncs it (file and directory)
+  *before* the failure is reported, so a reported failure survives a power loss too.
 * A put that **succeeds** needs no local durability: the remote holds the value.
 
 Ordering and conflicts (issue 12): entries carry a sequence number from a counter file taken
 under ``flock`` (monotonic across processes, never the wall clock). When a put succeeds its
-entry is not deleted but renamed to ``<id>.last``: the sealed blob this home last made the
-remote hold (a delete leaves a "deleted" record instead). That costs one rename and no new
-file. A flush is conditional on that state: it delivers only if the remote still holds exactly
-that blob (then ``if_match`` its current ETag) or nothing when this home last left nothing
-(``if_none_match``); a value written by someone else since (possibly newer) or a delete is never
-overwritten unless the caller forces it. Delete and teardown discard pending entries.
+record is written in place into ``<id>.last``: the sealed blob this home last made the remote
+hold (a delete leaves a "deleted" record instead). A flush is conditional on that state: it
+delivers only if the remote still holds exactly that blob (then ``if_match`` its current ETag)
+or nothing when this home last left nothing (``if_none_match``); a value written by someone
+else since (possibly newer) or a delete is never overwritten unless the caller forces it.
+Delete and teardown discard pending entries.
 """
 
 from __future__ import annotations
