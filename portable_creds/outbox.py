@@ -35,6 +35,7 @@ import os
 import secrets
 import threading
 import time
+import weakref
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -225,6 +226,16 @@ class _Slot:
         self.payload = b""
         os.pwrite(self.fd, b"\0" * len(_MAGIC), 0)
 
+    def dispose(self) -> None:
+        """At exit (or when the outbox is collected): remove the slot unless a put is in
+        flight; a slot left behind (a kill) is recovered by the next reader."""
+        if self.pid != os.getpid() or not self.busy.acquire(blocking=False):
+            return
+        with contextlib.suppress(OSError):
+            os.unlink(self.path)
+        with contextlib.suppress(OSError):
+            os.close(self.fd)
+
 
 def key_id(backend_id: str, key: str) -> str:
     """Short stable id of (backend, key): entry file names carry it, so lookups need no reads."""
@@ -255,6 +266,7 @@ class Outbox:
                     slot = self._slot = _Slot(self._dir)
                 except OSError:
                     return None
+                weakref.finalize(self, slot.dispose)
         return slot if slot.busy.acquire(blocking=False) else None
 
     def _slot_of(self, entry: OutboxEntry) -> _Slot | None:
@@ -329,6 +341,9 @@ class Outbox:
         """Journal a pending write. ``durable=False``: no fsync (call ``persist`` on failure)."""
         kid = key_id(backend_id, key)
         created = time.time()  # display only; ordering uses ``seq``
+        if self._slot is None and not durable:
+            self._ensure_dir()
+            self.recover()  # once per process: slots of writers killed earlier
         with self._locked() as fd:
             seq, older = self._next_seq(fd, kid)
             name = f"{seq:020d}-{kid}{_SUFFIX}"
