@@ -1,0 +1,82 @@
+"""Fixtures for the copy tests: the Tencent double (tests/tencent) and helpers to seed fleets."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+
+import pytest
+from portable_creds_tencent.testing import TencentDouble, TestIdentityProvider
+
+from portable_creds.driver import ObjectStore
+from portable_creds.keys import KeySource
+from portable_creds.store import CredentialStore
+
+from ..tencent.conftest import ISSUER, Env, make_env
+
+REPO = Path(__file__).resolve().parents[2]
+CLI = [str(REPO / ".venv" / "bin" / "portable-creds")]
+
+
+def wallet(n: int) -> str:
+    return f"0x{n:040x}"
+
+
+def fleet_secrets(wallets: int, services: int) -> dict[str, dict[str, bytes]]:
+    """Distinct values per (wallet, service), binary and text, some larger than a packet."""
+    out: dict[str, dict[str, bytes]] = {}
+    for w in range(1, wallets + 1):
+        out[wallet(w)] = {
+            f"svc-{s}": (f"secret {w}/{s} ".encode() + bytes([w % 256, s % 256, 0, 255]))
+            * (1 + (s % 3) * 500)
+            for s in range(services)
+        }
+    return out
+
+
+def seed(objects: ObjectStore, keys: KeySource, secrets: Mapping[str, Mapping[str, bytes]]) -> None:
+    for w, services in secrets.items():
+        store = CredentialStore(objects, keys, w)
+        for service, value in services.items():
+            store.put(service, value)
+
+
+def write_secret(path: Path, root: bytes) -> Path:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(root)
+    return path
+
+
+def clean_env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    """Nothing from the user's environment: HOME, XDG and state under tmp_path."""
+    environ = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("PORTABLE_CREDS_", "AGENTKEYS_", "XDG_", "AWS_", "TENCENTCLOUD_"))
+    }
+    environ["HOME"] = str(tmp_path / "home")
+    environ["XDG_CONFIG_HOME"] = str(tmp_path / "config")
+    environ["XDG_DATA_HOME"] = str(tmp_path / "data")
+    environ["XDG_STATE_HOME"] = str(tmp_path / "state")
+    environ["PORTABLE_CREDS_HOME"] = str(tmp_path / "pc-home")
+    environ["PATH"] = f"{Path(CLI[0]).parent}:{environ.get('PATH', '')}"
+    environ.update(extra)
+    return environ
+
+
+def run_cli(
+    args: list[str], environ: Mapping[str, str], *, timeout: float = 300
+) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(
+        [*CLI, *args], env=dict(environ), capture_output=True, timeout=timeout, check=False
+    )
+
+
+@pytest.fixture
+def cos() -> Iterator[Env]:
+    """A Tencent double with a deployment provisioned as in tests/tencent/conftest.py."""
+    with TencentDouble() as d:
+        yield make_env(d, TestIdentityProvider(ISSUER))
