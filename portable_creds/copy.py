@@ -92,6 +92,16 @@ def choose_mode(source: Endpoint, destination: Endpoint) -> str:
 class _Entry:
     wallet: str
     service: str
+    at_destination: bool | None = None
+    """Whether the destination listing showed the key (``None``: not known, read it).
+
+    ``False`` saves the per-item read before writing: the write is then create-only where the
+    store can do that, so an object that appeared since the listing is never overwritten (the
+    item is retried with a read instead)."""
+
+
+class _Retry(Exception):
+    """A create-only write found the key taken: redo the item, reading the destination."""
 
 
 @attrs.frozen
@@ -147,16 +157,20 @@ class _Copier:
 
     def run(self, entry: _Entry) -> Item:
         try:
-            if self.mode == VERBATIM:
-                return self._verbatim(entry)
-            return self._reseal(entry)
+            try:
+                return self._verbatim(entry) if self.mode == VERBATIM else self._reseal(entry)
+            except _Retry:
+                entry = attrs.evolve(entry, at_destination=None)
+                return self._verbatim(entry) if self.mode == VERBATIM else self._reseal(entry)
         except (CredentialsError, ConfigurationError) as exc:
             return self._item(entry, FAILED, str(exc))
 
     def _item(self, entry: _Entry, status: str, detail: str = "") -> Item:
         return Item(entry.wallet, entry.service, self.mode, status, detail)
 
-    def _read_dest(self, key: str) -> StoredObject | None:
+    def _read_dest(self, key: str, entry: _Entry) -> StoredObject | None:
+        if entry.at_destination is False:
+            return None
         try:
             return self.destination.objects.get(key)
         except NotFound:
@@ -195,7 +209,7 @@ class _Copier:
                     "sealed under other keys); not copied",
                 )
         try:
-            current = self._read_dest(key)
+            current = self._read_dest(key, entry)
         except PortableCredsError as exc:
             return self._item(entry, FAILED, f"reading the destination failed: {exc}")
         if current is not None:
@@ -227,6 +241,8 @@ class _Copier:
         try:
             self._write(key, blob, current)
         except PreconditionFailed:
+            if entry.at_destination is False:
+                raise _Retry from None
             return self._item(
                 entry, CONFLICT, "the destination changed while copying; rerun to compare again"
             )
@@ -282,7 +298,7 @@ class _Copier:
                 "under other keys); not copied",
             )
         try:
-            current = self._read_dest(dst_key)
+            current = self._read_dest(dst_key, entry)
         except PortableCredsError as exc:
             return self._item(entry, FAILED, f"reading the destination failed: {exc}")
         if current is not None:
@@ -367,6 +383,15 @@ def list_services(objects: ObjectStore, wallet: str, prefix: str) -> tuple[list[
     return sorted(set(services)), others
 
 
+def _listed(destination: Endpoint, wallet: str) -> set[str] | None:
+    """The services the destination holds for ``wallet``; ``None`` if it cannot be listed."""
+    try:
+        services, _ = list_services(destination.objects, wallet, destination.prefix)
+    except PortableCredsError:
+        return None
+    return set(services)
+
+
 def copy(
     source: Endpoint,
     destination: Endpoint,
@@ -429,6 +454,7 @@ def copy(
         listings = {
             w: pool.submit(list_services, source.objects, w, source.prefix) for w in ordered
         }
+        present = {w: pool.submit(_listed, destination, w) for w in ordered}
         pending: list[tuple[str, list[_Entry], list[Future[Item]], list[Item]]] = []
         for wallet in ordered:
             extra: list[Item] = []
@@ -444,7 +470,10 @@ def copy(
                 Item(wallet, key.rsplit("/", 1)[-1], mode, SKIPPED, "not a credential object")
                 for key in others
             )
-            entries = [_Entry(wallet, s) for s in services]
+            there = present[wallet].result()
+            entries = [
+                _Entry(wallet, s, None if there is None else s in there) for s in services
+            ]
             progress.start(len(entries))
 
             def one(entry: _Entry) -> Item:

@@ -246,3 +246,28 @@ def test_shards_partition_any_wallet_set() -> None:
     for bad in ("7/7", "1", "-1/3", "a/b", "1/0"):
         with pytest.raises(ConfigurationError):
             fleet.parse_shard(bad)
+
+
+class StaleListing(LocalObjectStore):
+    """A destination whose listing misses objects (written after it was taken)."""
+
+    def list(self, prefix: str) -> Iterator[ObjectInfo]:
+        return iter(())
+
+
+def test_object_appearing_after_the_destination_listing_is_never_overwritten(
+    src: LocalObjectStore, tmp_path: Path
+) -> None:
+    w = sorted(SECRETS)[0]
+    dst = StaleListing(tmp_path / "dst")
+    c.copy(c.Endpoint(src), c.Endpoint(LocalObjectStore(tmp_path / "dst")), [w])
+    CredentialStore(dst, KEYS, w).put("svc-3", b"written meanwhile")
+    report = c.copy(c.Endpoint(src), c.Endpoint(dst), [w])
+    by_service = {i.service: i.status for i in report.items}
+    assert by_service == {
+        "svc-0": transfer.ALREADY,
+        "svc-1": transfer.ALREADY,
+        "svc-2": transfer.ALREADY,
+        "svc-3": transfer.CONFLICT,
+    }
+    assert CredentialStore(dst, KEYS, w).get("svc-3").reveal() == b"written meanwhile"
