@@ -7,13 +7,19 @@ import subprocess
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
+import attrs
 import pytest
+from portable_creds_aws.testing.deployment import rgw_per_tenant_deployment
+from portable_creds_aws.testing.oidc import OidcIssuer
+from portable_creds_aws.testing.rgw import RgwEndpoint
 from portable_creds_tencent.testing import TencentDouble, TestIdentityProvider
 
 from portable_creds.driver import ObjectStore
 from portable_creds.keys import KeySource
+from portable_creds.secret_key import SecretKeySource
 from portable_creds.store import CredentialStore
 
+from ..cloud_fixtures import RgwDeployment, make_provisioner
 from ..tencent.conftest import ISSUER, Env, make_env
 
 REPO = Path(__file__).resolve().parents[2]
@@ -80,3 +86,13 @@ def cos() -> Iterator[Env]:
     """A Tencent double with a deployment provisioned as in tests/tencent/conftest.py."""
     with TencentDouble() as d:
         yield make_env(d, TestIdentityProvider(ISSUER))
+
+
+def own_rgw_deployment(rgw: RgwEndpoint, oidc: OidcIssuer, name: str) -> RgwDeployment:
+    """A deployment with its own bucket and data role, so ``--all-wallets`` sees only ours."""
+    deployment = attrs.evolve(
+        rgw_per_tenant_deployment(name, rgw, oidc), role_name=f"{name}-role"
+    )
+    provisioner = make_provisioner(rgw, deployment)
+    provisioner.apply()
+    return RgwDeployment(rgw, oidc, deployment, provisioner, SecretKeySource(os.urandom(32)))

@@ -15,9 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-import attrs
 import pytest
-from portable_creds_aws.testing.deployment import rgw_per_tenant_deployment
 from portable_creds_aws.testing.oidc import OidcIssuer
 from portable_creds_aws.testing.rgw import RgwEndpoint
 
@@ -25,21 +23,15 @@ from portable_creds.local import LocalObjectStore
 from portable_creds.secret_key import SecretKeySource
 from portable_creds.store import CredentialStore
 
-from ..cloud_fixtures import REGION, RgwDeployment, make_provisioner, random_wallet
-from .conftest import CLI, Env, clean_env, run_cli, write_secret
+from ..cloud_fixtures import REGION, RgwDeployment, random_wallet
+from .conftest import CLI, Env, clean_env, own_rgw_deployment, run_cli, write_secret
 
 SERVICES = ("openai", "github", "stripe", "aws")
 
 
 @pytest.fixture(scope="module")
 def rgw_fleet(rgw: RgwEndpoint, oidc: OidcIssuer) -> RgwDeployment:
-    """A deployment of its own (bucket and data role), so ``--all-wallets`` sees only ours."""
-    deployment = attrs.evolve(
-        rgw_per_tenant_deployment("pc-copy-e2e", rgw, oidc), role_name="pc-copy-e2e-role"
-    )
-    provisioner = make_provisioner(rgw, deployment)
-    provisioner.apply()
-    return RgwDeployment(rgw, oidc, deployment, provisioner, SecretKeySource(os.urandom(32)))
+    return own_rgw_deployment(rgw, oidc, "pc-copy-e2e")
 
 
 def value(wallet: str, service: str) -> bytes:
