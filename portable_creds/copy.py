@@ -57,6 +57,10 @@ from .transfer import (
 
 VERBATIM = "verbatim"
 RESEAL = "re-seal"
+VERIFY_LISTING = "listing"
+VERIFY_READ = "read"
+_WRITTEN = "written"
+"""Internal status: stored, waiting for the wallet's verification listing (never reported)."""
 DEFAULT_WORKERS = 8
 COPIED = COPY.done
 WOULD_COPY = COPY.would
@@ -105,6 +109,22 @@ class _Retry(Exception):
 
 
 @attrs.frozen
+class _Written:
+    """A verbatim write waiting for the destination listing that verifies it."""
+
+    key: str
+    size: int
+    md5: str
+    sha256: str
+
+
+def _etag_matches(etag: str, written: _Written) -> bool:
+    """An ETag that is the MD5 (S3, RGW, COS simple uploads) or SHA-256 (local) of the bytes."""
+    tag = etag.strip('"').lower()
+    return hmac.compare_digest(tag, written.md5) or hmac.compare_digest(tag, written.sha256)
+
+
+@attrs.frozen
 class _Verified:
     """What a verified item looked like, for the re-check right before deleting the source."""
 
@@ -130,7 +150,10 @@ class _Copier:
         dry_run: bool,
         overwrite: bool,
         max_payload: int,
+        verify: str = VERIFY_READ,
     ) -> None:
+        self.verify = verify
+        self.written: dict[tuple[str, str], _Written] = {}
         self.source = source
         self.destination = destination
         self.mode = mode
@@ -248,6 +271,11 @@ class _Copier:
             )
         except PortableCredsError as exc:
             return self._item(entry, FAILED, f"writing the destination failed: {exc}")
+        if self.verify == VERIFY_LISTING and plaintext is None:
+            md5 = hashlib.md5(blob, usedforsecurity=False).hexdigest()
+            sha = hashlib.sha256(blob).hexdigest()
+            self.written[(entry.wallet, entry.service)] = _Written(key, len(blob), md5, sha)
+            return self._item(entry, _WRITTEN)
         try:
             readback = self.destination.objects.get(key).data
         except PortableCredsError as exc:
@@ -349,6 +377,53 @@ class _Copier:
             return False
         return True
 
+    def verify_written(self, wallet: str, items: list[Item]) -> list[Item]:
+        """Settle the wallet's ``written`` items from one listing of the destination.
+
+        A listed object whose size matches and whose ETag is the MD5 or SHA-256 of the bytes
+        written holds exactly those bytes (which were header-parsed before writing). Anything
+        else - an ETag of another kind (multipart, SSE-KMS), a missing key, a failed listing -
+        is read back with a GET and compared byte for byte instead.
+        """
+        if not any(i.status == _WRITTEN for i in items):
+            return items
+        listed: dict[str, tuple[int, str]] = {}
+        try:
+            base = names.credentials_prefix(wallet, self.destination.prefix)
+            listed = {o.key: (o.size, o.etag) for o in self.destination.objects.list(base)}
+        except PortableCredsError:
+            pass
+        out = []
+        for item in items:
+            if item.status != _WRITTEN:
+                out.append(item)
+                continue
+            written = self.written.pop((wallet, item.service))
+            size, etag = listed.get(written.key, (-1, ""))
+            if size == written.size and _etag_matches(etag, written):
+                out.append(self._settle(item, written))
+            else:
+                out.append(self._read_back(item, written))
+        return out
+
+    def _settle(self, item: Item, written: _Written) -> Item:
+        digest = bytes.fromhex(written.sha256)
+        self.verified[(item.wallet, item.service)] = _Verified(digest, digest, False)
+        return attrs.evolve(item, status=COPIED)
+
+    def _read_back(self, item: Item, written: _Written) -> Item:
+        try:
+            data = self.destination.objects.get(written.key).data
+        except PortableCredsError as exc:
+            return attrs.evolve(item, status=FAILED, detail=f"read-back verification failed: {exc}")
+        if not hmac.compare_digest(hashlib.sha256(data).hexdigest(), written.sha256):
+            return attrs.evolve(
+                item,
+                status=FAILED,
+                detail="read-back verification failed: the destination returned other bytes",
+            )
+        return self._settle(item, written)
+
     # -- the re-check before deleting ---------------------------------------------------------
 
     def still_verified(self, entry: _Entry) -> str:
@@ -401,6 +476,7 @@ def copy(
     overwrite: bool = False,
     delete_source: bool = False,
     open_payloads: bool = True,
+    verify: str = VERIFY_LISTING,
     workers: int = DEFAULT_WORKERS,
     max_payload: int = envelope.ABSOLUTE_MAX_PAYLOAD,
     progress: Progress | None = None,
@@ -408,8 +484,12 @@ def copy(
     """Copy every credential of each wallet from ``source`` to ``destination``.
 
     ``open_payloads=False`` keeps verbatim mode from opening blobs even when ``source.keys``
-    is given (no KEK derived, no plaintext on this machine). ``workers`` bounds the threads
-    doing requests; the stores' clients are shared by them (connection reuse).
+    is given (no KEK derived, no plaintext on this machine). ``verify``: how a verbatim write
+    is verified - ``"listing"`` (one destination listing per wallet after its writes: size and
+    an ETag equal to the MD5/SHA-256 of the bytes, else a GET) or ``"read"`` (a GET of every
+    object, compared byte for byte). Re-sealed blobs are always read back and opened.
+    ``workers`` bounds the threads doing requests; the stores' clients are shared by them
+    (connection reuse).
     """
     mode = choose_mode(source, destination)
     if mode == RESEAL and source.keys is None:
@@ -423,6 +503,8 @@ def copy(
         )
     if workers < 1:
         raise ConfigurationError("workers must be 1 or more")
+    if verify not in (VERIFY_LISTING, VERIFY_READ):
+        raise ConfigurationError(f"verify={verify!r}: use 'listing' or 'read'")
     progress = progress or Progress(enabled=False, label="copy")
     checked = mode == RESEAL or (open_payloads and source.keys is not None)
     copier = _Copier(
@@ -433,6 +515,7 @@ def copy(
         dry_run=dry_run,
         overwrite=overwrite,
         max_payload=envelope.check_max_payload(max_payload),
+        verify=verify,
     )
     report = Report(
         source=source.objects.backend_id,
@@ -442,6 +525,7 @@ def copy(
         facts={
             "mode": mode,
             "payload_checked": checked,
+            "verify": verify if mode == VERBATIM else "open",
         },
     )
     if not checked:
@@ -471,19 +555,23 @@ def copy(
                 for key in others
             )
             there = present[wallet].result()
-            entries = [
-                _Entry(wallet, s, None if there is None else s in there) for s in services
-            ]
+            entries = [_Entry(wallet, s, None if there is None else s in there) for s in services]
             progress.start(len(entries))
 
             def one(entry: _Entry) -> Item:
                 item = copier.run(entry)
-                progress.item(item)
+                if item.status != _WRITTEN:
+                    progress.item(item)
                 return item
 
             pending.append((wallet, entries, [pool.submit(one, e) for e in entries], extra))
         for wallet, entries, futures, extra in pending:
-            items = [f.result() for f in futures] + extra
+            done = [f.result() for f in futures]
+            settled = copier.verify_written(wallet, done)
+            for before, after in zip(done, settled, strict=True):
+                if before.status == _WRITTEN:
+                    progress.item(after)
+            items = settled + extra
             report.items.extend(items)
             report.wallets.append(
                 _maybe_delete(

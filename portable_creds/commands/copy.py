@@ -87,6 +87,14 @@ def register(subparsers: Any) -> None:
         action="store_true",
         help="verbatim: never open blobs, even when the readers' secret is configured",
     )
+    p.add_argument(
+        "--verify",
+        choices=("listing", "read"),
+        default="listing",
+        help="verbatim: verify each write by the destination listing (size and MD5/SHA-256 "
+        "ETag; a GET where the ETag is no digest) or by reading every object back "
+        "[default listing]",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress output on stderr")
     p.set_defaults(func=cmd_copy)
 
@@ -199,6 +207,7 @@ def cmd_copy(args: argparse.Namespace) -> int:
                 overwrite=args.overwrite,
                 delete_source=args.delete_source,
                 open_payloads=not args.no_open,
+                verify=args.verify,
                 workers=args.workers,
                 progress=progress,
             )

@@ -6,7 +6,9 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import attrs
 import pytest
 
 from portable_creds import copy as c
@@ -271,3 +273,65 @@ def test_object_appearing_after_the_destination_listing_is_never_overwritten(
         "svc-3": transfer.CONFLICT,
     }
     assert CredentialStore(dst, KEYS, w).get("svc-3").reveal() == b"written meanwhile"
+
+
+class OpaqueEtags(LocalObjectStore):
+    """A destination whose listing shows ETags that are no digest (multipart, SSE-KMS...)."""
+
+    def list(self, prefix: str) -> Iterator[ObjectInfo]:
+        return (attrs.evolve(i, etag="opaque-1") for i in super().list(prefix))
+
+
+class Corrupting(LocalObjectStore):
+    """A destination that stores other bytes than it was sent, for one service."""
+
+    def put(self, key: str, data: bytes, **kw: Any) -> str:
+        if key.endswith("/svc-2.enc"):
+            data = data[:-1] + bytes([data[-1] ^ 1])
+        return super().put(key, data, **kw)
+
+
+@pytest.mark.parametrize("verify", [c.VERIFY_LISTING, c.VERIFY_READ])
+def test_verification_catches_a_destination_storing_other_bytes(
+    src: LocalObjectStore, tmp_path: Path, verify: str
+) -> None:
+    w = sorted(SECRETS)[0]
+    report = c.copy(
+        c.Endpoint(src), c.Endpoint(Corrupting(tmp_path / "d")), [w], verify=verify,
+        delete_source=True,
+    )  # fmt: skip
+    by_service = {i.service: i.status for i in report.items}
+    assert by_service == {
+        "svc-0": c.COPIED, "svc-1": c.COPIED, "svc-2": transfer.FAILED, "svc-3": c.COPIED
+    }  # fmt: skip
+    assert "read-back verification failed" in report.items[2].detail
+    assert not report.wallets[0].source_deleted
+    assert report.facts["verify"] == verify
+
+
+def test_listing_verification_reads_back_when_etags_are_no_digest(
+    src: LocalObjectStore, tmp_path: Path
+) -> None:
+    dst = OpaqueEtags(tmp_path / "d")
+    report = c.copy(c.Endpoint(src), c.Endpoint(dst), sorted(SECRETS))
+    assert report.ok and report.counts()[c.COPIED] == 12
+    plain = LocalObjectStore(tmp_path / "d")
+    assert read_all(plain, KEYS) == SECRETS
+
+
+class CountingGets(LocalObjectStore):
+    gets = 0
+
+    def get(self, key: str) -> Any:
+        type(self).gets += 1
+        return super().get(key)
+
+
+def test_listing_verification_needs_no_read_per_object_where_etags_are_digests(
+    src: LocalObjectStore, tmp_path: Path
+) -> None:
+    dst = CountingGets(tmp_path / "d")
+    report = c.copy(c.Endpoint(src), c.Endpoint(dst), sorted(SECRETS))
+    assert report.ok and report.counts()[c.COPIED] == 12 and CountingGets.gets == 0
+    again = c.copy(c.Endpoint(src), c.Endpoint(dst), sorted(SECRETS), verify=c.VERIFY_READ)
+    assert again.counts()[transfer.ALREADY] == 12 and CountingGets.gets == 12  # compared

@@ -77,7 +77,8 @@ def test_fleet_moves_rgw_to_tencent_and_back_to_local(
     faults.delay_next(answered, seconds=0)
     faults.delay_next(1, seconds=30)
     proc = subprocess.Popen(
-        [*CLI, "copy", "--from", source, "--to", cos.url, "--all-wallets", "--workers", "1"],
+        [*CLI, "copy", "--from", source, "--to", cos.url, "--all-wallets",
+         "--workers", "1", "--verify", "read"],  # one request sequence: the kill point is exact
         env=environ,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

@@ -57,7 +57,7 @@ def test_n_processes_cover_every_wallet_once_and_a_killed_one_resumes(
     faults.delay_next(answered, seconds=0)
     faults.delay_next(1, seconds=30)
     proc = subprocess.Popen(
-        [*shard_args(source, cos.url, killed), "--workers", "1"],
+        [*shard_args(source, cos.url, killed), "--workers", "1", "--verify", "read"],
         env=environ,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
