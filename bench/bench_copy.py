@@ -6,9 +6,12 @@ keys, at the same worker count:
 
 - **bare SDK loop**: one paginated boto3 listing, then a thread pool doing boto3
   ``get_object`` + ``CosS3Client.put_object`` per object - no verification at all;
-- **copy (verbatim)**: ``--all-wallets`` enumeration (delimited listing), one listing per
-  wallet on each side, then per credential: source GET, create-only PUT, read-back GET with
-  byte comparison and header parse - what ``portable-creds copy`` does;
+- **copy (verbatim, verified)**: what ``portable-creds copy`` does by default:
+  ``--all-wallets`` enumeration (delimited listing), one listing per wallet on each side, per
+  credential a source GET, header parse and create-only PUT, then one destination listing per
+  wallet verifying every write (size and an ETag equal to the MD5 of the bytes written);
+- **copy (verbatim, --verify read)**: the same, but every object is read back with a GET and
+  compared byte for byte (informational; no target);
 - **copy (verbatim, blobs opened)**: the same with the readers' keys on the copying machine,
   so every blob is also opened (informational; no target).
 
@@ -167,10 +170,11 @@ def _run() -> list[dict[str, Any]]:
             retry=0,
         )
 
-        def bare() -> int:
+        def bare(limit: int | None = None) -> int:
             keys_: list[str] = []
             for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix="bots/"):
                 keys_.extend(o["Key"] for o in page.get("Contents", ()))
+            keys_ = keys_[:limit]
 
             def one(key: str) -> None:
                 body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
@@ -180,17 +184,21 @@ def _run() -> list[dict[str, Any]]:
                 list(pool.map(one, keys_))
             return len(keys_)
 
-        def ours(with_keys: bool) -> Callable[[], int]:
+        def ours(
+            with_keys: bool, verify: str = copy.VERIFY_LISTING, wallets: int | None = None
+        ) -> Callable[[], int]:
             def run() -> int:
                 report = copy.copy(
                     copy.Endpoint(source, keys=keys if with_keys else None),
                     copy.Endpoint(dest),
-                    fleet.list_wallets(source),
+                    fleet.list_wallets(source)[:wallets],
                     workers=WORKERS,
+                    verify=verify,
                 )
-                if not report.ok or report.counts()[copy.COPIED] != CREDENTIALS:
+                expected = CREDENTIALS * (wallets or WALLETS) // WALLETS
+                if not report.ok or report.counts()[copy.COPIED] != expected:
                     raise RuntimeError(f"copy did not complete: {report.counts()}")
-                return CREDENTIALS
+                return expected
 
             return run
 
@@ -202,11 +210,20 @@ def _run() -> list[dict[str, Any]]:
         phases: dict[str, Callable[[], int]] = {
             "bare SDK loop": bare,
             "copy (verbatim, verified)": ours(False),
+            "copy (verbatim, --verify read)": ours(False, copy.VERIFY_READ),
             "copy (verbatim, verified, blobs opened)": ours(True),
         }
         samples: dict[str, list[float]] = {name: [] for name in phases}
         cpu: dict[str, list[float]] = {name: [] for name in phases}
         order = list(phases)
+        # Warm-up, untimed: connection pools, RGW's and the double's first requests.
+        warmups: list[Callable[[], int]] = [
+            lambda: bare(CREDENTIALS // 10),
+            ours(True, wallets=max(1, WALLETS // 10)),
+        ]
+        for warm in warmups:
+            clear()
+            warm()
         for r in range(ROUNDS):
             for name in order[r % len(order) :] + order[: r % len(order)]:
                 clear()
