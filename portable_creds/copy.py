@@ -538,7 +538,10 @@ def copy(
         listings = {
             w: pool.submit(list_services, source.objects, w, source.prefix) for w in ordered
         }
-        present = {w: pool.submit(_listed, destination, w) for w in ordered}
+        # Where writes can be create-only, a taken key shows up as a refused write (then the
+        # item is compared with a read), so nothing needs listing first; a dry run must look.
+        prelist = dry_run or not destination.objects.capabilities.create_only
+        present = {w: pool.submit(_listed, destination, w) for w in ordered if prelist}
         pending: list[tuple[str, list[_Entry], list[Future[Item]], list[Item]]] = []
         for wallet in ordered:
             extra: list[Item] = []
@@ -554,7 +557,7 @@ def copy(
                 Item(wallet, key.rsplit("/", 1)[-1], mode, SKIPPED, "not a credential object")
                 for key in others
             )
-            there = present[wallet].result()
+            there = present[wallet].result() if prelist else set()
             entries = [_Entry(wallet, s, None if there is None else s in there) for s in services]
             progress.start(len(entries))
 

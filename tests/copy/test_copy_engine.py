@@ -335,3 +335,26 @@ def test_listing_verification_needs_no_read_per_object_where_etags_are_digests(
     assert report.ok and report.counts()[c.COPIED] == 12 and CountingGets.gets == 0
     again = c.copy(c.Endpoint(src), c.Endpoint(dst), sorted(SECRETS), verify=c.VERIFY_READ)
     assert again.counts()[transfer.ALREADY] == 12 and CountingGets.gets == 12  # compared
+
+
+class NoCreateOnly(LocalObjectStore):
+    """A destination without atomic create-only writes: copy lists it first instead."""
+
+    capabilities = attrs.evolve(LocalObjectStore.capabilities, create_only=False, if_match=False)
+
+    def put(self, key: str, data: bytes, **kw: Any) -> str:
+        assert not kw.get("if_none_match") and kw.get("if_match") is None
+        return super().put(key, data)
+
+
+def test_destination_without_create_only_is_listed_first(
+    src: LocalObjectStore, tmp_path: Path
+) -> None:
+    dst = NoCreateOnly(tmp_path / "d")
+    w = sorted(SECRETS)[0]
+    CredentialStore(LocalObjectStore(tmp_path / "d"), KEYS, w).put("svc-1", b"newer")
+    report = c.copy(c.Endpoint(src), c.Endpoint(dst), [w])
+    assert {i.service: i.status for i in report.items}["svc-1"] == transfer.CONFLICT
+    assert report.counts()[c.COPIED] == 3
+    rerun = c.copy(c.Endpoint(src), c.Endpoint(dst), [w])
+    assert rerun.counts()[transfer.ALREADY] == 3
