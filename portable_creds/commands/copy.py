@@ -45,13 +45,11 @@ def register(subparsers: Any) -> None:
             "  export TENCENTCLOUD_SECRET_ID=... TENCENTCLOUD_SECRET_KEY=... # the target admin\n"
             "  portable-creds copy --from 's3://creds?endpoint=http://rgw:8000' \\\n"
             "      --to 'cos://creds-1250000000?region=ap-guangzhou' --all-wallets --dry-run\n"
-            "  portable-creds copy --from s3://creds --to cos://creds-1250000000?region=... \\\n"
+            "  portable-creds copy --from s3://creds --to 'cos://creds-1250000000?region=...' \\\n"
             "      --all-wallets --shard $JOB_COMPLETION_INDEX/8 --workers 16 --json\n"
             "  portable-creds copy --from local:///old --to local:///new --all-wallets \\\n"
-            "      --to-secret-file new-root.key          # re-seal under a new root secret\n"
-            "  portable-creds --secret-file new-root.key copy --from s3://creds \\\n"
-            "      --to s3://creds --from-secret-file leaked-root.key --all-wallets\n"
-            "  portable-creds --backend s3://creds rewrap --all-wallets   # fleet KEK rotation"
+            "      --to-secret-file new-root.key          # re-seal under a new root secret\n\n"
+            "More (recovery after a leaked secret, rewrap --all-wallets): docs/portability.md"
         ),
     )
     p.add_argument("--from", dest="from_url", required=True, metavar="URL", help="source backend")

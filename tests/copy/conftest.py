@@ -96,3 +96,12 @@ def own_rgw_deployment(rgw: RgwEndpoint, oidc: OidcIssuer, name: str) -> RgwDepl
     provisioner = make_provisioner(rgw, deployment)
     provisioner.apply()
     return RgwDeployment(rgw, oidc, deployment, provisioner, SecretKeySource(os.urandom(32)))
+
+
+def setup_requests(cos: Env) -> int:
+    """Requests the COS driver makes before its first write (e.g. the versioning check), so
+    a test can place a fault on an exact request of a copy that follows."""
+    before = cos.double.stats["cos"]
+    with cos.admin() as probe:
+        assert probe.capabilities.create_only
+    return cos.double.stats["cos"] - before

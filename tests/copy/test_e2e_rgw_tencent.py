@@ -24,7 +24,7 @@ from portable_creds.secret_key import SecretKeySource
 from portable_creds.store import CredentialStore
 
 from ..cloud_fixtures import REGION, RgwDeployment, random_wallet
-from .conftest import CLI, Env, clean_env, own_rgw_deployment, run_cli, write_secret
+from .conftest import CLI, Env, clean_env, own_rgw_deployment, run_cli, setup_requests, write_secret
 
 SERVICES = ("openai", "github", "stripe", "aws")
 
@@ -73,7 +73,7 @@ def test_fleet_moves_rgw_to_tencent_and_back_to_local(
     # 1. Killed midway: the double answers 2 items (create-only PUT and read-back each) and
     #    the third PUT, then hangs on the third read-back.
     faults = cos.double.faults
-    answered = 2 * 2 + 1
+    answered = setup_requests(cos) + 2 * 2 + 1
     faults.delay_next(answered, seconds=0)
     faults.delay_next(1, seconds=30)
     proc = subprocess.Popen(

@@ -14,7 +14,7 @@ from portable_creds import fleet
 from portable_creds.local import LocalObjectStore
 from portable_creds.secret_key import SecretKeySource
 
-from .conftest import CLI, Env, clean_env, fleet_secrets, seed, write_secret
+from .conftest import CLI, Env, clean_env, fleet_secrets, seed, setup_requests, write_secret
 
 N = 3
 SECRETS = fleet_secrets(12, 3)
@@ -53,7 +53,7 @@ def test_n_processes_cover_every_wallet_once_and_a_killed_one_resumes(
     # items (create-only PUT, read-back each) and the third PUT, then hangs on the third
     # read-back - stored but not verified when the process dies.
     faults = cos.double.faults
-    answered = 2 * 2 + 1
+    answered = setup_requests(cos) + 2 * 2 + 1
     faults.delay_next(answered, seconds=0)
     faults.delay_next(1, seconds=30)
     proc = subprocess.Popen(
