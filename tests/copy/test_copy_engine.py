@@ -358,3 +358,11 @@ def test_destination_without_create_only_is_listed_first(
     assert report.counts()[c.COPIED] == 3
     rerun = c.copy(c.Endpoint(src), c.Endpoint(dst), [w])
     assert rerun.counts()[transfer.ALREADY] == 3
+
+
+def test_a_backend_that_cannot_enumerate_wallets_says_so(tmp_path: Path) -> None:
+    from portable_creds.legacy import LegacyClient, LegacyObjectStore
+
+    legacy = LegacyObjectStore(LegacyClient("http://127.0.0.1:9", token="t"), None)
+    with pytest.raises(ConfigurationError, match="cannot list the wallets"):
+        fleet.list_wallets(legacy)  # the legacy API has no wallet listing (no request made)
