@@ -50,3 +50,44 @@ def test_copy_usage_errors_are_clear(tmp_path: Path) -> None:
     assert shard.returncode != 0 and b"0 <= I < N" in shard.stderr
     same = run_cli(["copy", "--from", src, "--to", src, "--all-wallets"], environ)
     assert same.returncode != 0 and b"same location" in same.stderr
+
+
+def test_progress_is_a_bar_on_a_terminal_and_lines_otherwise(tmp_path: Path) -> None:
+    import pty
+    import subprocess
+
+    from .conftest import CLI
+
+    root = os.urandom(32)
+    seed(LocalObjectStore(tmp_path / "a"), SecretKeySource(root), {w: SECRETS[w] for w in SECRETS})
+    environ = clean_env(tmp_path)
+    args = ["copy", "--from", f"local://{tmp_path / 'a'}", "--to", f"local://{tmp_path / 'b'}",
+            "--all-wallets", "--workers", "1"]  # fmt: skip
+    plain = run_cli(args, environ)
+    lines = [ln for ln in plain.stderr.decode().splitlines() if ln.startswith("copy: [")]
+    assert len(lines) == 12 and lines[-1].startswith("copy: [12/12] ")
+    primary, secondary = pty.openpty()
+    try:
+        proc = subprocess.run(
+            [*CLI, *args[:-4], f"local://{tmp_path / 'c'}", *args[-3:]],
+            env=environ, stdout=subprocess.PIPE, stderr=secondary, timeout=120, check=False,
+        )  # fmt: skip
+        os.close(secondary)
+        secondary = -1
+        chunks = []
+        while True:
+            try:
+                chunk = os.read(primary, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+    finally:
+        if secondary != -1:
+            os.close(secondary)
+        os.close(primary)
+    assert proc.returncode == 0
+    tty_out = b"".join(chunks).decode()
+    assert "\r[##############################] 12/12" in tty_out
+    assert "copy: [" not in tty_out
