@@ -366,3 +366,22 @@ def test_a_backend_that_cannot_enumerate_wallets_says_so(tmp_path: Path) -> None
     legacy = LegacyObjectStore(LegacyClient("http://127.0.0.1:9", token="t"), None)
     with pytest.raises(ConfigurationError, match="cannot list the wallets"):
         fleet.list_wallets(legacy)  # the legacy API has no wallet listing (no request made)
+
+
+def test_reseal_between_a_signer_and_a_root_secret(
+    src: LocalObjectStore, dst: LocalObjectStore, tmp_path: Path
+) -> None:
+    from portable_creds.signer import SignerKeySource
+    from portable_creds.testing.signer_server import SignerServer
+
+    wallets = sorted(SECRETS)
+    with SignerServer() as signer:
+        signed = SignerKeySource(signer.url)
+        to_signer = c.copy(c.Endpoint(src, keys=KEYS), c.Endpoint(dst, keys=signed), wallets)
+        assert to_signer.ok and to_signer.facts["mode"] == c.RESEAL
+        assert read_all(dst, signed) == SECRETS
+        back = LocalObjectStore(tmp_path / "back")
+        new_root = SecretKeySource(os.urandom(32))
+        to_root = c.copy(c.Endpoint(dst, keys=signed), c.Endpoint(back, keys=new_root), wallets)
+        assert to_root.ok and to_root.counts()[c.COPIED] == 12
+    assert read_all(back, new_root) == SECRETS
