@@ -19,7 +19,6 @@ its wallet. Documents here are pure data; ``TenantRoles`` applies them with admi
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 from typing import Any, TypeVar
 
