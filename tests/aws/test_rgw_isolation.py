@@ -2,8 +2,8 @@
 
 Every store here is a tenant store: the driver exchanges the tenant's token for temporary
 credentials of the wallet's own role (RGW's default ``role-per-tenant`` strategy), and only
-that role's policy (written by the provisioner's ``onboard``) confines them. No client-side check is involved: the driver sends
-the cross-tenant request and RGW refuses it.
+that role's policy (written by the provisioner's ``onboard``) confines them. No client-side
+check is involved: the driver sends the cross-tenant request and RGW refuses it.
 """
 
 from __future__ import annotations
