@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from portable_creds.errors import NotFound, RemoteUnavailable
+from portable_creds.errors import NotFound, PortableCredsError, RemoteUnavailable
 from portable_creds.names import validate_wallet
 
 from . import policies as P
@@ -104,6 +104,7 @@ class Tenancy:
 
     def _settle(self, w: str) -> None:
         """Make IAM match the recorded intent; repeat until a re-read finds nothing to do."""
+        last: PortableCredsError | None = None
         for _ in range(MAX_ROUNDS):
             if self.d.strategy == "role-per-tenant":
                 want = self.intent.is_onboarded(w)
@@ -116,8 +117,16 @@ class Tenancy:
                     continue  # another writer is changing this wallet's role: look again
                 if self.intent.is_onboarded(w) == want:
                     return
-            elif not self._settle_shared():
-                return
+            else:
+                try:
+                    if not self._settle_shared():
+                        return
+                except PortableCredsError as exc:
+                    # RGW answers a delete of a policy another writer just removed with an
+                    # unparseable body: look again (the last such error is raised below).
+                    last = exc
+        if last is not None:
+            raise last
         raise RemoteUnavailable(
             f"the tenant set kept changing under concurrent writers for {w}; run the command "
             "again (the recorded intent is kept and `verify` shows any difference)"
