@@ -150,5 +150,9 @@ class Tenancy:
         want = (denied | off) - on
         if want == denied:
             return False
+        if self.d.flavor == "aws":
+            from .revocation import check_single_role
+
+            check_single_role(self.d, sorted(want))
         self.p.set_offboarded(sorted(want))
         return True
