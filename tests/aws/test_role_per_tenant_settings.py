@@ -53,3 +53,36 @@ def test_tenant_trust_policy_pins_one_lower_case_wallet() -> None:
     assert cond["StringEquals"]["127.0.0.1:1:sub"] == f"agentkeys:agent:{W}"
     text = str(TR.permission_policy(d, W))
     assert "${" not in text and "PrincipalTag" not in text
+
+
+def test_rgw_render_defaults_to_role_per_tenant() -> None:
+    import json
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "portable_creds.cli",
+            "admin",
+            "s3",
+            "--bucket",
+            "creds",
+            "--issuer",
+            "http://127.0.0.1:8080",
+            "--flavor",
+            "rgw",
+            "render",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr
+    assert "${" not in out.stdout
+    docs = json.loads(out.stdout)
+    assert docs["role"] is None  # no shared role
+    assert docs["store_url"].endswith("role_arn=arn:aws:iam:::role/agentkeys-data-role-{wallet}")
+    template = docs["tenant_role_template"]
+    assert template["name"] == "agentkeys-data-role-0x" + "0" * 40
