@@ -12,8 +12,9 @@ and its own session, interleaved across the strategies (same run, same noise), p
 ``AssumeRoleWithWebIdentity``. Onboarding time per tenant is the median of sequential
 ``onboard`` calls at that N (the bulk of each step: 8 threads of ``onboard`` for
 role-per-tenant, which is also the concurrent path; the old strategy's own sequential policy
-write for the baseline, whose concurrent writes lose each other inside RGW). Target (issue 13): at the largest N, role-per-tenant tenant GET <= 1.2x
-its own latency at N=10.
+write for the baseline, whose concurrent writes lose each other inside RGW).
+Target (issue 13): at the largest N, role-per-tenant tenant GET <= 1.2x its own latency at
+N=10.
 
     .venv/bin/python bench/run_all.py --only scale --no-report [--quick]
 """
