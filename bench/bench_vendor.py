@@ -263,8 +263,7 @@ def print_table(rows: list[dict[str, Any]], file: Any = sys.stdout) -> None:
         ok = {True: "ok", False: "MISSED", None: ""}[row.get("ok")]
         p99 = f"{row['p99']:.1f}" if "p99" in row else "-"
         print(
-            f"{row['case']:<64} {row['value']:>10.1f} {p99:>8} {ratio:>7}  {ok} "
-            f"{row['metric']}",
+            f"{row['case']:<64} {row['value']:>10.1f} {p99:>8} {ratio:>7}  {ok} {row['metric']}",
             file=file,
         )
 

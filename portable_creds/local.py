@@ -251,12 +251,20 @@ def probe_case_sensitive(root: Path) -> bool:
 
     Creates a reserved, lower-case probe file and asks for its upper-case spelling: on a
     case-insensitive filesystem (macOS and Windows defaults, ext4/tmpfs ``casefold``) both
-    names reach the same inode.
+    names reach the same inode. A root that cannot be written answers ``False`` (the safe
+    assumption).
     """
     name = f"{RESERVED_PREFIX}case.{secrets.token_hex(6)}x"
     dir_fd = os.open(root, _DIR_FLAGS)
     try:
-        fd = os.open(name, _TEMP_FLAGS, paths.PRIVATE_FILE_MODE, dir_fd=dir_fd)
+        try:
+            fd = os.open(name, _TEMP_FLAGS, paths.PRIVATE_FILE_MODE, dir_fd=dir_fd)
+        except OSError as exc:
+            if exc.errno not in _NOT_OURS:
+                raise
+            # A read-only root cannot be probed: assume the worst. The exact-name checks
+            # are correct on either kind of filesystem, only slower.
+            return False
         try:
             mine = os.fstat(fd)
             try:

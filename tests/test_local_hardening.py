@@ -26,9 +26,7 @@ def outside(tmp_path: Path) -> Path:
     return d
 
 
-def test_symlinked_credentials_directory_is_never_followed(
-    tmp_path: Path, outside: Path
-) -> None:
+def test_symlinked_credentials_directory_is_never_followed(tmp_path: Path, outside: Path) -> None:
     root = tmp_path / "objects"
     store = CredentialStore(LocalObjectStore(root, wallet=A), SecretKeySource(b"k" * 32), A)
     store.put("openai", b"sk-1")
@@ -142,3 +140,17 @@ def test_local_reads_are_capped(tmp_path: Path) -> None:
     with pytest.raises(PayloadTooLarge):
         objects.get_capped("a/big", max_size=100)
     assert objects.get_capped("a/big", max_size=5000).data == b"x" * 5000
+
+
+def test_a_read_only_root_still_opens_for_reading(tmp_path: Path) -> None:
+    if os.geteuid() == 0:
+        pytest.skip("root ignores directory write permissions")
+    root = tmp_path / "objects"
+    LocalObjectStore(root).put("a/b", b"v")
+    root.chmod(0o500)
+    try:
+        store = LocalObjectStore(root)
+        assert store.case_sensitive is False  # could not probe: exact-name checks
+        assert store.get("a/b").data == b"v"
+    finally:
+        root.chmod(0o700)

@@ -100,8 +100,7 @@ def _unique(pairs: list[tuple[str, str]], *, hint: str, code: str = "usage") -> 
         other = mapping.setdefault(var, service)
         if other != service:
             _common.fail(
-                f"credentials {other!r} and {service!r} would both be injected as {var}; "
-                f"{hint}",
+                f"credentials {other!r} and {service!r} would both be injected as {var}; {hint}",
                 code=code,
             )
     return mapping

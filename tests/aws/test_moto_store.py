@@ -189,7 +189,6 @@ def test_static_tenant_store_is_scoped_by_the_driver(
     assert [i.key for i in moto_store.list(f"bots/{b}/")] == [object_key(b, "github")]
 
 
-
 def test_oversized_object_is_refused_before_its_body_is_read(
     moto_endpoint: str, moto_bucket: str, moto_store: S3ObjectStore
 ) -> None:

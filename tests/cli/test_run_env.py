@@ -71,9 +71,7 @@ def test_two_services_for_one_variable_are_refused(wallet_cli: Cli) -> None:
     assert proc.returncode == EXIT_CODES["invalid-input"]
     assert b"ran" not in proc.stdout and b"OPENAI_API_KEY" in proc.stderr
     # The same service twice is not a conflict.
-    wallet_cli.ok(
-        "run", "--service", "github", "--env", "GITHUB_API_KEY=github", "--", "true"
-    )
+    wallet_cli.ok("run", "--service", "github", "--env", "GITHUB_API_KEY=github", "--", "true")
 
 
 def test_scrub_rules() -> None:

@@ -28,6 +28,7 @@ def signer() -> SignerServer:
     with SignerServer() as srv:
         yield srv  # type: ignore[misc]
 
+
 WORKER_KEK = bytes(range(100, 132))
 
 

@@ -146,7 +146,6 @@ def test_vendor_never_scopes_into_another_tenant(env: Env) -> None:
             provider.narrowed(Scope(keys, True)).credentials()
 
 
-
 def test_oversized_object_is_refused_before_its_body_is_read(env: Env) -> None:
     """COS: an object above the reader's maximum is refused on its Content-Length (issue 12
     #5); the reading process never allocates the 16 MiB body (measured in a child process,
