@@ -17,7 +17,7 @@ from collections.abc import Mapping
 #: ``*_TOKEN_FILE`` (``AWS_WEB_IDENTITY_TOKEN_FILE``: an identity, exchangeable for sessions).
 _SCRUBBED = re.compile(
     r"PORTABLE_CREDS_.*"
-    r"|AGENTKEYS_\w*(TOKEN|SECRET|KEK|KEY|PASSWORD|PASSWD|CREDENTIAL)\w*"
+    r"|AGENTKEYS_\w*(TOKEN|SECRET|KEK|KEY|PASSWORD|PASSWD)\w*"
     r"|\w*_TOKEN_FILE",
     re.IGNORECASE,
 )

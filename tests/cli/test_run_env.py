@@ -77,5 +77,5 @@ def test_two_services_for_one_variable_are_refused(wallet_cli: Cli) -> None:
 def test_scrub_rules() -> None:
     for name in ("PORTABLE_CREDS_HOME", "AGENTKEYS_BROKER_TOKEN", "AWS_WEB_IDENTITY_TOKEN_FILE"):
         assert scrubbed_name(name), name
-    for name in ("AGENTKEYS_BUCKET", "AGENTKEYS_SIGNER_URL", "AWS_ACCESS_KEY_ID", "PATH"):
+    for name in ("AGENTKEYS_BUCKET", "AGENTKEYS_CREDENTIAL_BACKEND", "AWS_ACCESS_KEY_ID", "PATH"):
         assert not scrubbed_name(name), name
