@@ -86,3 +86,51 @@ def test_unknown_path_and_method(one_worker: VendorServer) -> None:
         b"POST /other HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
     )
     assert status_of(answer) == 404
+
+
+class _HeldVendor(Vendor):
+    """Delegates to the real vendor, but holds each vend until released (shutdown tests)."""
+
+    def __init__(self, inner: Vendor) -> None:
+        import threading
+
+        self.inner = inner
+        self.entered = threading.Event()
+        self.release = threading.Event()
+
+    def vend(self, token: str, wallet: str, scope: object = None) -> object:  # type: ignore[override]
+        self.entered.set()
+        self.release.wait(60)
+        return self.inner.vend(token, wallet, scope)  # type: ignore[arg-type]
+
+
+def test_stop_finishes_a_vend_in_flight_and_refuses_new_connections(
+    env: Env, vendor: Vendor
+) -> None:
+    import threading
+
+    held = _HeldVendor(vendor)
+    server = VendorServer(held).start()
+    got: dict[str, object] = {}
+
+    def call() -> None:
+        got["creds"] = HttpVendor(server.url).vend(env.token_for(WALLET_A)(), WALLET_A)
+
+    caller = threading.Thread(target=call)
+    caller.start()
+    assert held.entered.wait(60)
+    stopper = threading.Thread(target=server.stop)
+    stopper.start()  # graceful: waits for the vend in flight
+    # Once stopping has begun, no new connection is accepted.
+    for _ in range(600):
+        try:
+            connect(server.url, timeout=5).close()
+        except OSError:
+            break
+        held.entered.wait(0.05)
+    else:
+        raise AssertionError("the listener stayed open while stopping")
+    held.release.set()
+    caller.join(60)
+    stopper.join(60)
+    assert getattr(got.get("creds"), "access_key_id", None)
