@@ -29,22 +29,25 @@ class Verb:
     name: str
     done: str
     would: str
+    harmless: tuple[str, ...] = ()
+    """Operation-specific statuses that are fine and do not keep the source (migrate:
+    ``ignored``, a blob that is not a source object)."""
 
     @property
     def statuses(self) -> tuple[str, ...]:
-        return (self.done, ALREADY, self.would, CONFLICT, FAILED, SKIPPED)
+        return (self.done, ALREADY, self.would, CONFLICT, FAILED, SKIPPED, *self.harmless)
 
     @property
     def ok(self) -> frozenset[str]:
-        return frozenset({self.done, ALREADY, self.would})
+        return frozenset({self.done, ALREADY, self.would, *self.harmless})
 
     @property
     def verified(self) -> frozenset[str]:
         """Statuses that allow deleting the source (``would`` is a dry run: nothing verified)."""
-        return frozenset({self.done, ALREADY})
+        return frozenset({self.done, ALREADY, *self.harmless})
 
 
-MIGRATE = Verb("migrate", "migrated", "would-migrate")
+MIGRATE = Verb("migrate", "migrated", "would-migrate", ("ignored",))
 COPY = Verb("copy", "copied", "would-copy")
 
 
