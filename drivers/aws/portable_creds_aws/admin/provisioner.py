@@ -29,6 +29,7 @@ _ABSENT = frozenset(
         "NoSuchBucketPolicy",
         "NoSuchPublicAccessBlockConfiguration",
         "NoSuchLifecycleConfiguration",
+        "OwnershipControlsNotFoundError",
         "NoSuchKey",
         "404",
     }
@@ -188,11 +189,12 @@ class Provisioner:
                         {
                             k: v
                             for k, v in rule.items()
-                            if k in ("ID", "Filter", "Status", "Expiration")
+                            if k in P.LIFECYCLE_RULE_FIELDS
                         }
                         for rule in lc.get("Rules", [])
                     ]
                 },
+                "ownership_controls": self._ownership_controls(),
                 "versioning": ver.get("Status"),
                 "access_logging": None
                 if not enabled
@@ -209,6 +211,19 @@ class Provisioner:
             "bucket": bucket_doc,
             "store_url": d.store_url(),
         }
+
+    def _ownership_controls(self) -> Any:
+        """Live ``OwnershipControls`` (AWS flavour only: RGW 16.2 has none, render says None)."""
+        if self.d.flavor != "aws":
+            return None
+        got = _maybe(
+            "get ownership controls",
+            lambda: self.s3.get_bucket_ownership_controls(Bucket=self.d.bucket),
+        )
+        if got is None:
+            return None
+        rules = got.get("OwnershipControls", {}).get("Rules", [])
+        return {"Rules": [{"ObjectOwnership": r.get("ObjectOwnership")} for r in rules]}
 
     def verify(self) -> list[str]:
         """Unified diff lines between what is deployed and what ``render`` says; empty if equal."""
@@ -235,9 +250,17 @@ class Provisioner:
         _call(
             "put public access block",
             lambda: self.s3.put_public_access_block(
-                Bucket=d.bucket, PublicAccessBlockConfiguration=P.public_access_block()
+                Bucket=d.bucket, PublicAccessBlockConfiguration=P.public_access_block(d)
             ),
         )
+        ownership = P.ownership_controls(d)
+        if ownership is not None:
+            _call(
+                "put ownership controls",
+                lambda: self.s3.put_bucket_ownership_controls(
+                    Bucket=d.bucket, OwnershipControls=ownership
+                ),
+            )
         policy = P.bucket_policy(d)
         if policy is not None:
             _call(
@@ -253,7 +276,10 @@ class Provisioner:
                     Bucket=d.bucket, LifecycleConfiguration=lc
                 ),
             )
-            done.append(f"lifecycle: expire {d.prefix}/ after {d.lifecycle_days} days")
+            done.append(
+                f"lifecycle: expire {d.prefix}/ after {d.lifecycle_days} days"
+                + (" (and noncurrent versions, expired delete markers)" if d.versioning else "")
+            )
         if d.versioning:
             _call(
                 "put versioning",
