@@ -80,6 +80,16 @@ def canonical(doc: Any) -> Any:
     return doc
 
 
+def _lifecycle_rule(rule: dict[str, Any]) -> dict[str, Any]:
+    """A live lifecycle rule in ``render``'s shape: only the fields we write, and a legacy
+    top-level ``Prefix`` (which a rule written by other tooling may come back with) read as
+    ``Filter.Prefix``, so the same rule never shows as drift."""
+    out = {k: v for k, v in rule.items() if k in P.LIFECYCLE_RULE_FIELDS}
+    if "Filter" not in out and "Prefix" in rule:
+        out["Filter"] = {"Prefix": rule["Prefix"]}
+    return out
+
+
 class Provisioner:
     def __init__(self, deployment: P.Deployment, *, iam: Any, s3: Any, region: str) -> None:
         self.d = deployment
@@ -185,14 +195,7 @@ class Provisioner:
                 "lifecycle": None
                 if lc is None
                 else {
-                    "Rules": [
-                        {
-                            k: v
-                            for k, v in rule.items()
-                            if k in P.LIFECYCLE_RULE_FIELDS
-                        }
-                        for rule in lc.get("Rules", [])
-                    ]
+                    "Rules": [_lifecycle_rule(rule) for rule in lc.get("Rules", [])]
                 },
                 "ownership_controls": self._ownership_controls(),
                 "versioning": ver.get("Status"),
