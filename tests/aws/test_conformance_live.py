@@ -128,3 +128,49 @@ def test_live_runner_runs_every_group_on_the_tencent_double(tmp_path: Path) -> N
     # The harness removed every tenant role and the OIDC provider through the admin API.
     assert proc.stdout.count("teardown: deleted role portable-creds-0x") >= 2
     assert "teardown: deleted OIDC provider" in proc.stdout
+
+
+# --------------------------------------------------------------------------- AWS flavour
+def test_aws_flavour_deploys_a_hosted_issuer_and_tears_everything_down(
+    moto_endpoint: str, tmp_path: Path
+) -> None:
+    """The parts only the AWS flavour has (issuer documents in a public-read bucket, AWS
+    defaults on the credential bucket, signed STS for the account id), deployed into moto's
+    S3/IAM/STS and removed again. moto evaluates no IAM, so the suite itself runs on RGW."""
+    import boto3
+    from portable_creds_aws.live_harness import DISCOVERY, ISSUER_KEYS, LiveS3Harness, run_name
+    from portable_creds_conformance.harness import HarnessContext
+
+    name = run_name()
+    state = tmp_path / "state.json"
+    config = {"flavor": "aws", "endpoint": moto_endpoint, "region": REGION, "name": name,
+              "state_file": str(state), "access_key": "testing", "secret_key": "testing"}  # fmt: skip
+    harness = LiveS3Harness(
+        HarnessContext(target="live", config=config, workdir=tmp_path, run_id="0123abcd")
+    )
+    harness.setup()
+    s3 = boto3.client("s3", endpoint_url=moto_endpoint, region_name=REGION,
+                      aws_access_key_id="testing", aws_secret_access_key="testing")  # fmt: skip
+    iam = boto3.client("iam", endpoint_url=moto_endpoint, region_name=REGION,
+                       aws_access_key_id="testing", aws_secret_access_key="testing")  # fmt: skip
+    try:
+        iss = f"https://{name}-oidc.s3.{REGION}.amazonaws.com"
+        discovery = json.loads(s3.get_object(Bucket=f"{name}-oidc", Key=DISCOVERY)["Body"].read())
+        assert discovery["issuer"] == iss and discovery["jwks_uri"] == f"{iss}/{ISSUER_KEYS}"
+        keys = json.loads(s3.get_object(Bucket=f"{name}-oidc", Key=ISSUER_KEYS)["Body"].read())
+        assert "d" not in keys["keys"][0]  # the public key only
+        pab = s3.get_public_access_block(Bucket=name)["PublicAccessBlockConfiguration"]
+        assert all(pab.values())
+        assert iam.get_role(RoleName=f"{name}-data-role")["Role"]["Arn"].endswith(
+            f"role/{name}-data-role"
+        )
+        assert harness.verify_deployment() == []
+    finally:
+        harness.cleanup()
+    torn_down = json.loads(state.read_text())["torn_down"]
+    assert f"deleted role {name}-data-role" in torn_down
+    assert f"deleted bucket {name}-oidc" in torn_down and f"deleted bucket {name}" in torn_down
+    with pytest.raises(ClientError):
+        s3.head_bucket(Bucket=name)
+    with pytest.raises(ClientError):
+        iam.get_role(RoleName=f"{name}-data-role")

@@ -118,15 +118,24 @@ class LiveEnvironment:
 
 # ---------------------------------------------------------------------- clients
 def admin_clients(env: LiveEnvironment) -> tuple[Any, Any, Any]:
-    """(s3, iam, sts) clients with the administrator's credentials and our client config."""
-    from .clients import iam_client, s3_client, static_credentials, sts_client
+    """(s3, iam, sts) clients signing with the administrator's credentials."""
+    import boto3
+
+    from .clients import iam_client, s3_client, static_credentials
     from .settings import parse_settings
 
-    settings = parse_settings(
-        StoreTarget(url=env.admin_url(), wallet=None, options=env.admin_keys())
-    )
+    keys = env.admin_keys()
+    settings = parse_settings(StoreTarget(url=env.admin_url(), wallet=None, options=keys))
     creds = static_credentials(settings)
-    return s3_client(settings, creds), iam_client(settings, creds), sts_client(settings)
+    sts = boto3.client(
+        "sts",
+        region_name=env.region,
+        endpoint_url=env.endpoint,
+        aws_access_key_id=keys["access_key"],
+        aws_secret_access_key=keys["secret_key"],
+        aws_session_token=keys.get("session_token"),
+    )
+    return s3_client(settings, creds), iam_client(settings, creds), sts
 
 
 # ---------------------------------------------------------------------- teardown
@@ -297,9 +306,9 @@ class LiveS3Harness(S3Harness):
         account_id = ""
         admin: str | None = None
         if env.flavor == "aws":
-            identity = sts.get_caller_identity()
-            account_id = str(identity["Account"])
-            admin = str(identity["Arn"])
+            account_id = str(sts.get_caller_identity()["Account"])
+            # admin stays None: the rendered default, the account root (any principal of the
+            # account whose own policies allow it; the profile's identity is one).
             assert env.issuer_bucket is not None
             iss = f"https://{env.issuer_bucket}.s3.{env.region}.amazonaws.com"
             issuer: Any = HostedIssuer(local, iss)
@@ -337,6 +346,10 @@ class LiveS3Harness(S3Harness):
             assert env.issuer_bucket is not None
             issuer.publish(s3, env.issuer_bucket, env.region)
         self._provisioner(self.context.prefix).apply()
+
+    def verify_deployment(self) -> list[str]:
+        """``verify``'s drift lines for the run's deployment (empty: as rendered)."""
+        return list(self._provisioner(self.context.prefix).verify())
 
     def cleanup(self) -> None:
         """Tear the deployment down (unless ``keep``), then stop the local issuer."""
