@@ -144,7 +144,8 @@ def test_aws_flavour_deploys_a_hosted_issuer_and_tears_everything_down(
     name = run_name()
     state = tmp_path / "state.json"
     config = {"flavor": "aws", "endpoint": moto_endpoint, "region": REGION, "name": name,
-              "state_file": str(state), "access_key": "testing", "secret_key": "testing"}  # fmt: skip
+              "state_file": str(state), "access_key": "testing",
+              "secret_key": "testing"}  # fmt: skip
     harness = LiveS3Harness(
         HarnessContext(target="live", config=config, workdir=tmp_path, run_id="0123abcd")
     )
