@@ -355,7 +355,7 @@ class LiveS3Harness(S3Harness):
         """Tear the deployment down (unless ``keep``), then stop the local issuer."""
         try:
             env = getattr(self, "_env", None)
-            if env is not None and not env.keep:
+            if env is not None and not env.keep and env.state_file.exists():
                 state = json.loads(env.state_file.read_text())
                 # Recorded for the runner (pytest captures this process's output).
                 state["torn_down"] = teardown(state, self._s3, self._iam)

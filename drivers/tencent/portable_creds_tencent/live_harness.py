@@ -168,7 +168,7 @@ class LiveCosHarness(CosHarness):
 
     def cleanup(self) -> None:
         try:
-            if not getattr(self, "_keep", True) and hasattr(self, "provisioner"):
+            if not getattr(self, "_keep", True) and hasattr(self, "_state"):
                 # Recorded for the runner (pytest captures this process's output).
                 self._state["torn_down"] = teardown(self._state, self.provisioner)
                 write_state(self._state_file, self._state)
