@@ -20,8 +20,20 @@ import attrs
 from botocore.exceptions import ClientError, IncompleteReadError, ResponseStreamingError
 from urllib3.exceptions import ProtocolError
 
-from portable_creds.driver import Capabilities, ObjectInfo, ObjectStore, StoredObject
-from portable_creds.errors import AccessDenied, ConfigurationError, NotFound, TransientError
+from portable_creds.driver import (
+    Capabilities,
+    ObjectInfo,
+    ObjectStore,
+    StoredObject,
+    check_object_size,
+)
+from portable_creds.errors import (
+    AccessDenied,
+    ConfigurationError,
+    NotFound,
+    PortableCredsError,
+    TransientError,
+)
 from portable_creds.local import tenant_may_access, tenant_may_list
 
 from .clients import s3_client
@@ -41,6 +53,8 @@ T = TypeVar("T")
 CONTENT_TYPE = "application/octet-stream"
 #: GET attempts when the response body is cut short (botocore retries requests, never bodies).
 BODY_ATTEMPTS = 3
+#: Keys per ``DeleteObjects`` request (the S3 API's maximum).
+DELETE_BATCH = 1000
 
 
 class _BodyCutShort(Exception):
@@ -227,6 +241,13 @@ class S3ObjectStore(ObjectStore):
         return _etag(resp["ETag"])
 
     def get(self, key: str) -> StoredObject:
+        return self._get(key, None)
+
+    def get_capped(self, key: str, *, max_size: int) -> StoredObject:
+        """Refuse an object above ``max_size`` by its Content-Length, before reading the body."""
+        return self._get(key, max_size)
+
+    def _get(self, key: str, max_size: int | None) -> StoredObject:
         self._check_key(key)
 
         def fetch() -> tuple[bytes, str]:
@@ -235,7 +256,18 @@ class S3ObjectStore(ObjectStore):
             # read() would bypass botocore's length check and error wrapping.
             body = resp["Body"]
             try:
-                return body.read(), resp["ETag"]
+                if max_size is None:
+                    return body.read(), resp["ETag"]
+                announced = resp.get("ContentLength")
+                if announced is not None:
+                    check_object_size(key, int(announced), max_size)
+                # Capped read: a body longer than announced (or unannounced) costs at most the
+                # cap. botocore only checks the length on a read to EOF, so compare it here.
+                data = body.read(max_size + 1)
+                check_object_size(key, len(data), max_size)
+                if announced is not None and len(data) != int(announced):
+                    raise _BodyCutShort
+                return data, resp["ETag"]
             except (ResponseStreamingError, IncompleteReadError, ProtocolError):
                 raise _BodyCutShort from None
             finally:
@@ -285,6 +317,67 @@ class S3ObjectStore(ObjectStore):
             token = page.get("NextContinuationToken")
             if not token:
                 return
+
+    def list_wallets(self, prefix: str) -> Iterator[str]:
+        """One delimited ListObjectsV2 walk of ``<prefix>/``: its ``CommonPrefixes`` are wallets."""
+        from portable_creds.fleet import wallet_of_common_prefix
+
+        base = prefix.rstrip("/") + "/"
+        self._check_prefix(base)
+        token: str | None = None
+        while True:
+            kwargs: dict[str, Any] = {
+                "Bucket": self.settings.bucket,
+                "Prefix": base,
+                "Delimiter": "/",
+            }
+            if token is not None:
+                kwargs["ContinuationToken"] = token
+            page: dict[str, Any] = self._call(
+                f"list wallets {base}", functools.partial(self.client.list_objects_v2, **kwargs)
+            )
+            for common in page.get("CommonPrefixes", ()):
+                wallet = wallet_of_common_prefix(common["Prefix"], prefix)
+                if wallet is not None:
+                    yield wallet
+            token = page.get("NextContinuationToken") if page.get("IsTruncated") else None
+            if not token:
+                return
+
+    def delete_many(self, keys: Sequence[str]) -> dict[str, PortableCredsError]:
+        """``DeleteObjects`` in batches of 1000 (the API's limit), quiet mode.
+
+        Ceph RGW answers the batch call itself with 403 for web-identity sessions whose policy
+        allows ``s3:DeleteObject`` only on object ARNs (docs/ceph.md); a batch refused as a
+        whole falls back to one ``DeleteObject`` per key, so the caller's permissions decide
+        per key as they would for single deletes.
+        """
+        failed: dict[str, PortableCredsError] = {}
+        wanted = list(dict.fromkeys(keys))
+        for key in wanted:
+            self._check_key(key)
+        for start in range(0, len(wanted), DELETE_BATCH):
+            batch = wanted[start : start + DELETE_BATCH]
+            request = {"Objects": [{"Key": k} for k in batch], "Quiet": True}
+            try:
+                resp: dict[str, Any] = self._call(
+                    f"delete {len(batch)} objects",
+                    lambda r=request: self.client.delete_objects(  # type: ignore[misc]
+                        Bucket=self.settings.bucket, Delete=r
+                    ),
+                )
+            except (AccessDenied, ConfigurationError):
+                # Refused as a whole (403, or NotImplemented on a service without the API).
+                failed.update(super().delete_many(batch))
+                continue
+            for error in resp.get("Errors", ()):
+                code = str(error.get("Code") or "")
+                message = f"delete {error.get('Key')}: {code} {error.get('Message') or ''}"
+                exc: PortableCredsError = (
+                    AccessDenied(message) if code == "AccessDenied" else TransientError(message)
+                )
+                failed[str(error.get("Key"))] = exc
+        return failed
 
     def copy(self, source_key: str, dest_key: str) -> str:
         """Server-side copy inside the bucket (used by the isolation tests and migrations)."""

@@ -31,8 +31,10 @@ from portable_creds.driver import (
     ObjectStore,
     StoredObject,
     TemporaryCredentials,
+    check_object_size,
 )
 from portable_creds.errors import (
+    AccessDenied,
     ConfigurationError,
     CredentialsError,
     ExpiredCredentials,
@@ -276,20 +278,33 @@ class CosObjectStore(ObjectStore):
             raise
 
     def get(self, key: str) -> StoredObject:
+        return self._get(key, None)
+
+    def get_capped(self, key: str, *, max_size: int) -> StoredObject:
+        """Refuse an object above ``max_size`` by its Content-Length, before reading the body."""
+        return self._get(key, max_size)
+
+    def _get(self, key: str, max_size: int | None) -> StoredObject:
         bucket = self.settings.bucket
 
         def once() -> StoredObject:
             resp = self._client.get_object(Bucket=bucket, Key=key)
             raw = resp["Body"].get_raw_stream()
+            length = resp.get("Content-Length")
+            if max_size is not None and length is not None and int(length) > max_size:
+                raw.close()  # refused on the announced length: the body is never read
+                check_object_size(key, int(length), max_size)
             try:
-                data = raw.read()
+                data = raw.read() if max_size is None else raw.read(max_size + 1)
             except _BODY_ERRORS as exc:
                 # The SDK returned after the headers; the body is read from the raw urllib3
                 # stream, outside its error handling. A connection closed mid-body is a
                 # network fault like any other: retry the whole GET (bounded, in ``_call``).
                 raw.close()
                 raise CosClientError(f"body cut short ({type(exc).__name__})") from None
-            length = resp.get("Content-Length")
+            if max_size is not None and len(data) > max_size:
+                raw.close()  # more than announced (or unannounced): stop at the cap
+                check_object_size(key, len(data), max_size)
             if length is not None and int(length) != len(data):
                 raise CosClientError("truncated body")
             return StoredObject(data=data, etag=str(resp.get("ETag") or ""))
@@ -335,6 +350,75 @@ class CosObjectStore(ObjectStore):
             if not next_marker or next_marker == marker:
                 return
             marker = str(next_marker)
+
+    def list_wallets(self, prefix: str) -> Iterator[str]:
+        """One delimited GET Bucket walk of ``<prefix>/``: its ``CommonPrefixes`` are wallets."""
+        from portable_creds.fleet import wallet_of_common_prefix
+
+        bucket = self.settings.bucket
+        base = prefix.rstrip("/") + "/"
+        marker = ""
+        while True:
+            page: dict[str, Any] = self._call(
+                "LIST",
+                base,
+                lambda m=marker: self._client.list_objects(  # type: ignore[misc]
+                    Bucket=bucket,
+                    Prefix=base,
+                    Delimiter="/",
+                    Marker=m,
+                    MaxKeys=self.settings.page_size,
+                ),
+            )
+            commons = page.get("CommonPrefixes") or []
+            if isinstance(commons, dict):  # one entry, if the SDK did not listify it
+                commons = [commons]
+            for common in commons:
+                wallet = wallet_of_common_prefix(str(common.get("Prefix") or ""), prefix)
+                if wallet is not None:
+                    yield wallet
+            if str(page.get("IsTruncated", "false")).lower() != "true":
+                return
+            next_marker = str(page.get("NextMarker") or "")
+            if not next_marker or next_marker == marker:
+                return
+            marker = next_marker
+
+    def delete_many(self, keys: Sequence[str]) -> dict[str, PortableCredsError]:
+        """``DeleteMultipleObjects`` (``POST ?delete``) in batches of 1000, quiet mode.
+
+        A batch refused as a whole falls back to single deletes; per-key refusals come back
+        in the response's ``Error`` entries and are reported, not raised.
+        """
+        bucket = self.settings.bucket
+        failed: dict[str, PortableCredsError] = {}
+        wanted = list(dict.fromkeys(keys))
+        for start in range(0, len(wanted), 1000):
+            batch = wanted[start : start + 1000]
+            body = {"Quiet": "true", "Object": [{"Key": k} for k in batch]}
+            try:
+                resp: dict[str, Any] = self._call(
+                    "DELETE",
+                    batch[0],
+                    lambda b=body: self._client.delete_objects(  # type: ignore[misc]
+                        Bucket=bucket, Delete=b
+                    ),
+                )
+            except (AccessDenied, ConfigurationError):
+                failed.update(super().delete_many(batch))
+                continue
+            errors = resp.get("Error") or []
+            if isinstance(errors, dict):
+                errors = [errors]
+            for error in errors:
+                key = str(error.get("Key") or "")
+                message = f"DELETE {key}: {error.get('Code')} {error.get('Message') or ''}"
+                failed[key] = (
+                    AccessDenied(message)
+                    if error.get("Code") == "AccessDenied"
+                    else TransientError(message)
+                )
+        return failed
 
     def scoped(self, keys: Sequence[str], *, read_only: bool) -> ObjectStore:
         """Credentials narrowed by the vendor's session policy to exactly ``keys``.
