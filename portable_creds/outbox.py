@@ -41,8 +41,14 @@ from pathlib import Path
 
 import attrs
 
-from .driver import ObjectStore
-from .errors import ConfigurationError, NotFound, PortableCredsError, PreconditionFailed
+from .driver import ObjectStore, StoredObject
+from .errors import (
+    ConfigurationError,
+    NotFound,
+    PayloadTooLarge,
+    PortableCredsError,
+    PreconditionFailed,
+)
 
 _SUFFIX = ".json"
 _LAST = ".last"
@@ -629,14 +635,12 @@ class Outbox:
             # was delivered and a crash came before its file was renamed).
             self.remove(entry)
             return "superseded" if last.seq > entry.seq else "delivered"
-        try:
-            current = objects.get(entry.key)
-        except NotFound:
-            current = None
+        expected = None if last is None else last.blob
+        # Only equality with one of two known blobs matters: never read more than the larger.
+        current = _read_capped(objects, entry.key, max(len(blob), len(expected or b"")))
         if current is not None and current.data == blob:
             self.delivered(entry)  # an earlier attempt landed (lost response, crash)
             return "delivered"
-        expected = None if last is None else last.blob
         unchanged = (current is None and expected is None) or (
             current is not None and current.data == expected
         )
@@ -683,12 +687,21 @@ class Outbox:
         return "delivered"
 
 
+def _read_capped(objects: ObjectStore, key: str, cap: int) -> StoredObject | None:
+    """The remote object (``None``: absent); one larger than ``cap`` reads as an empty
+    placeholder, which equals no blob (blobs are never empty)."""
+    try:
+        return objects.get_capped(key, max_size=cap)
+    except NotFound:
+        return None
+    except PayloadTooLarge:
+        return StoredObject(data=b"", etag="")
+
+
 def _holds(objects: ObjectStore, key: str, blob: bytes) -> bool:
     """Whether the remote already holds exactly ``blob`` at ``key``."""
-    try:
-        return objects.get(key).data == blob
-    except NotFound:
-        return False
+    current = _read_capped(objects, key, len(blob))
+    return current is not None and current.data == blob
 
 
 def _when(ts: float) -> str:
