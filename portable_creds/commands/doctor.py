@@ -148,7 +148,13 @@ def _legacy_probe(
     if not wallet:
         cl.add(name, SKIP, f"{url}: needs a wallet to probe", "pass --wallet")
         return
-    client = LegacyClient(url, token=token, timeout=timeout, retries=0)
+    from ..errors import PortableCredsError
+
+    try:
+        client = LegacyClient(url, token=token, timeout=timeout, retries=0)
+    except PortableCredsError as exc:
+        cl.add(name, FAIL, str(exc), "use an https:// URL (plain http only on loopback)")
+        return
     probe = client.probe(wallet)
     if probe.server_time is not None:
         cl.server_times.append((url, probe.server_time, probe.local_time))
@@ -180,10 +186,17 @@ def _signer_probe(
     import urllib.error
     import urllib.request
 
+    from ..errors import PortableCredsError
+    from ..httpclient import build_opener, check_service_url
     from ..upstream import actor_omni_hex
 
     if not (omni or wallet):
         cl.add("signer", SKIP, f"{url}: needs a wallet or omni account to probe", "pass --wallet")
+        return
+    try:
+        check_service_url(url, what="signer URL", hint=" (AGENTKEYS_SIGNER_URL)")
+    except PortableCredsError as exc:
+        cl.add("signer", FAIL, str(exc), "set AGENTKEYS_SIGNER_URL to https://... (or loopback)")
         return
     body = json.dumps({"omni_account": omni or actor_omni_hex(str(wallet))}).encode()
     headers = {"Content-Type": "application/json"}
@@ -192,7 +205,7 @@ def _signer_probe(
     req = urllib.request.Request(  # noqa: S310 - http(s) URL from the settings
         url.rstrip("/") + "/dev/derive-address", data=body, headers=headers, method="POST"
     )
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    opener = build_opener(url)  # the bearer token never follows a cross-origin redirect
     now = time.time()
     try:
         with opener.open(req, timeout=timeout) as resp:
@@ -201,6 +214,9 @@ def _signer_probe(
         status = 200
     except urllib.error.HTTPError as exc:
         status, date, doc = exc.code, exc.headers.get("Date"), {}
+    except PortableCredsError as exc:  # a refused redirect
+        cl.add("signer", FAIL, str(exc), "point AGENTKEYS_SIGNER_URL at the signer itself")
+        return
     except (urllib.error.URLError, OSError, ValueError) as exc:
         cl.add(
             "signer",

@@ -21,7 +21,6 @@ import logging
 import sys
 import threading
 import urllib.error
-import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
@@ -37,6 +36,7 @@ from portable_creds.errors import (
     RemoteUnavailable,
     TransientError,
 )
+from portable_creds.httpclient import build_opener, check_service_url
 
 from .federation import Scope, TokenVendor, Vendor
 
@@ -178,11 +178,10 @@ class HttpVendor(Vendor):
     """Tenant side: asks a ``VendorServer`` for credentials. Holds no vendor key."""
 
     def __init__(self, url: str, *, timeout: float = 10.0) -> None:
-        parts = urlsplit(url)
-        loopback = parts.hostname in ("127.0.0.1", "localhost", "::1")
-        if parts.scheme != "https" and not (parts.scheme == "http" and loopback):
-            raise ConfigurationError("vendor_url must be https (plain http only on loopback)")
+        check_service_url(url, what="vendor_url")  # https off loopback, no user:password@
         self.url = url.rstrip("/") + PATH
+        # The tenant's OIDC token never follows a redirect to another origin or off https.
+        self._opener = build_opener(self.url)
         self.timeout = timeout
 
     def vend(self, token: str, wallet: str, scope: Scope | None = None) -> TemporaryCredentials:
@@ -196,8 +195,8 @@ class HttpVendor(Vendor):
             method="POST",
         )
         try:
-            with urllib.request.urlopen(req, timeout=self.timeout) as resp:  # noqa: S310
-                answer = json.loads(resp.read())
+            with self._opener.open(req, timeout=self.timeout) as resp:
+                answer = json.loads(resp.read(_MAX_BODY + 1))
         except urllib.error.HTTPError as exc:
             try:
                 err = json.loads(exc.read())
