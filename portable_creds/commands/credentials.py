@@ -226,7 +226,8 @@ def cmd_get(args: argparse.Namespace) -> int:
 
 def _kek_version_hint(store: CredentialStore, service: str) -> str | None:
     """After a rotation, a blob under a newer KEK version of *this* root secret fails to open
-    with the old version; say which version to pass. The KEK id is in the blob's plaintext
+    with the old version; say which version to pass. A blob under a version this reader
+    retired (``--accept-kek-versions``) is named as such: it may be a replay. The KEK id is in the blob's plaintext
     header (public by design), so this reveals nothing an attacker could not read directly.
     """
     import re
@@ -246,6 +247,13 @@ def _kek_version_hint(store: CredentialStore, service: str) -> str | None:
     if match is None or match.group(2) != keys.fingerprint:
         return None
     version = int(match.group(1))
+    if version < keys.version and not keys.accepts(version):
+        return (
+            f"it is sealed under KEK version {version}, which this reader no longer accepts "
+            f"({_common.ENV_ACCEPT_KEK_VERSIONS} / --accept-kek-versions): either it was not "
+            "re-wrapped after the rotation, or an old blob was written back (a replay) - check "
+            "the audit log before accepting that version again"
+        )
     if version <= keys.version:
         return None  # not a newer version: the uniform integrity message stands
     return (
