@@ -227,8 +227,9 @@ def cmd_get(args: argparse.Namespace) -> int:
 def _kek_version_hint(store: CredentialStore, service: str) -> str | None:
     """After a rotation, a blob under a newer KEK version of *this* root secret fails to open
     with the old version; say which version to pass. A blob under a version this reader
-    retired (``--accept-kek-versions``) is named as such: it may be a replay. The KEK id is in the blob's plaintext
-    header (public by design), so this reveals nothing an attacker could not read directly.
+    retired (``--accept-kek-versions``) is named as such: it may be a replay. The KEK id is in
+    the blob's plaintext header (public by design), so this reveals nothing an attacker could
+    not read directly.
     """
     import re
 
