@@ -103,7 +103,9 @@ def register(subparsers: Any) -> None:
         help="re-wrap every credential under the current KEK version",
         description=(
             "Re-wrap each credential's data key under the current key-encryption key,\n"
-            "without re-encrypting the payloads: after rotating, pass the new version."
+            "without re-encrypting the payloads: after rotating, pass the new version.\n"
+            "Every credential is attempted; any that fail are named and the exit status\n"
+            "is non-zero. A value written since rewrap read it is left as written."
         ),
         epilog=(
             "examples:\n"
@@ -322,10 +324,23 @@ def cmd_teardown(args: argparse.Namespace) -> int:
 
 
 def cmd_rewrap(args: argparse.Namespace) -> int:
+    """Every credential is attempted; failures are named per service and make the exit
+    non-zero (the first failure's code), after the others were re-wrapped."""
+    from ..store import RewrapIncomplete
+
     with _common.open_store(args) as store:
-        changed = store.rewrap()
+        report = store.rewrap_report()
+        changed = len(report.rewrapped)
         if _common.flag(args, "json"):
-            _common.print_json({"rewrapped": changed, "wallet": store.wallet})
-        else:
+            doc: dict[str, object] = {"rewrapped": changed, "wallet": store.wallet}
+            if report.failed:
+                doc["failed"] = {
+                    service: {"error": type(exc).__name__, "message": str(exc)}
+                    for service, exc in report.failed
+                }
+            _common.print_json(doc)
+        elif not report.failed:
             _common.notice(f"re-wrapped {changed} credential(s) of {store.wallet}")
+        if report.failed:
+            raise RewrapIncomplete(report)
     return 0
