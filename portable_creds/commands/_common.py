@@ -290,6 +290,8 @@ def resolve_settings(args: argparse.Namespace, env: Mapping[str, str] | None = N
         (getattr(args, "prefix", None), "--prefix"),
         (env.get(ENV_PREFIX), ENV_PREFIX),
         (layer.get("prefix"), "profile"),
+        # Exactly like open_store: an explicit prefix wins, else the URL's ?prefix=.
+        (_url_prefix(backend), "backend URL"),
     )
     kek_raw: Any = getattr(args, "kek_version", None)
     kek_src = "--kek-version"
@@ -327,6 +329,15 @@ def resolve_settings(args: argparse.Namespace, env: Mapping[str, str] | None = N
         kek_version=kek_version,
         accept_kek_versions=accept,
     )
+
+
+def _url_prefix(url: str) -> str | None:
+    from urllib.parse import parse_qsl, urlsplit
+
+    try:
+        return dict(parse_qsl(urlsplit(url).query)).get("prefix")
+    except ValueError:
+        return None  # the driver reports the malformed URL
 
 
 def require_wallet(settings: Settings) -> str:

@@ -128,7 +128,35 @@ def _config_checks(cl: Checklist, args: argparse.Namespace) -> dict[str, Any] | 
         return None
     where = f"{path}" if path.exists() else f"{path} (not present, defaults apply)"
     cl.add("config file", OK, f"{where}; profile {profile}")
+    _config_mode_check(cl, path)
     return resolved
+
+
+def _config_mode_check(cl: Checklist, path: Any) -> None:
+    """A config file holding a secret (``legacy_token``, ``signer_token``) must be 0600: the
+    same rule the root secret follows. ``config set`` writes it so; an editor or a copy may
+    not have."""
+    import stat
+
+    from .. import config
+
+    try:
+        st = path.stat()
+        doc = config.load(path)
+    except Exception:  # a missing or unreadable file was reported by the check above
+        return
+    secret_keys = {k.name for k in config.KEYS if k.secret}
+    held = sorted(
+        {key for table in doc.get("profiles", {}).values() for key in table if key in secret_keys}
+    )
+    mode = stat.S_IMODE(st.st_mode)
+    if held and mode & 0o077:
+        cl.add(
+            "config file mode",
+            FAIL,
+            f"{path} holds {', '.join(held)} and is mode {mode:04o} (readable by others)",
+            f"chmod 600 {path}; rotate the token(s) if others could have read them",
+        )
 
 
 def _legacy_probe(
@@ -322,6 +350,11 @@ def _drift_check(cl: Checklist, args: argparse.Namespace, backend: str | None) -
             code = int(admin_main([*shlex.split(admin_args), "verify"]))
     except PortableCredsError as exc:
         code, err = exc.exit_code, io.StringIO(str(exc))
+    except SystemExit as exc:  # the provisioner's argparse refused admin_verify (or --help)
+        code = exc.code if isinstance(exc.code, int) else 2
+        if code == 0:
+            code = 2  # '--help' printed usage and verified nothing
+            err = io.StringIO("admin_verify printed help instead of running verify")
     except ValueError as exc:  # shlex: unbalanced quotes
         code, err = 2, io.StringIO(f"admin_verify cannot be parsed: {exc}")
     if code == 0:
@@ -339,11 +372,35 @@ def _drift_check(cl: Checklist, args: argparse.Namespace, backend: str | None) -
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
+    """Every check, then the report; whatever a check raises becomes a FAIL line, so doctor
+    never exits without saying why."""
+    _common.scope_request(args)  # a half-given --scope/--read-only is a usage error, up front
+    cl = Checklist()
+    try:
+        _run_checks(cl, args)
+    except Exception as exc:
+        # Only the type (and an OSError's reason): an unexpected exception's text could carry
+        # anything, and doctor's output is meant to be pasted into tickets.
+        what = type(exc).__name__
+        if isinstance(exc, OSError) and exc.strerror:
+            what += f" ({exc.strerror})"
+        cl.add(
+            "doctor",
+            FAIL,
+            f"a check stopped with an unexpected {what}; the checks below it did not run",
+            "rerun with --debug for a traceback and report it",
+        )
+        if getattr(args, "debug", False):
+            import traceback
+
+            traceback.print_exc()
+    return _report(cl, args)
+
+
+def _run_checks(cl: Checklist, args: argparse.Namespace) -> None:
     from .. import paths
     from ..errors import PortableCredsError
 
-    _common.scope_request(args)  # a half-given --scope/--read-only is a usage error, up front
-    cl = Checklist()
     timeout = float(getattr(args, "timeout", 5.0))
     resolved = _config_checks(cl, args)
     settings = None
@@ -424,7 +481,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
             try:
                 # The object store alone: reachability, credentials, STS exchange - without
                 # touching the key source (doctor must not create a root secret).
-                from ..names import credentials_prefix
+                from ..names import credentials_prefix, service_from_key
                 from ..registry import open_object_store
 
                 options: dict[str, Any] = {}
@@ -433,8 +490,15 @@ def cmd_doctor(args: argparse.Namespace) -> int:
                 if scheme in ("http", "https") and resolved["legacy_token"].value:
                     options["token"] = resolved["legacy_token"].value
                 with open_object_store(backend, wallet=wallet, **options) as objects:
-                    count = sum(
-                        1 for _ in objects.list(credentials_prefix(wallet, settings.prefix))
+                    # What 'list' counts: valid credential names only (not temp files, not
+                    # objects whose names portable-creds would never write).
+                    count = len(
+                        {
+                            service
+                            for info in objects.list(credentials_prefix(wallet, settings.prefix))
+                            if (service := service_from_key(info.key, wallet, settings.prefix))
+                            is not None
+                        }
                     )
                     backend_id = objects.backend_id
                     scoped_credentials = str(objects.capabilities.scoped_credentials)
@@ -559,6 +623,8 @@ def cmd_doctor(args: argparse.Namespace) -> int:
         cl.add("clock skew", SKIP, "no endpoint reported its time", "")
     _drift_check(cl, args, settings.backend if settings is not None else None)
 
+
+def _report(cl: Checklist, args: argparse.Namespace) -> int:
     if _common.flag(args, "json"):
         doc: dict[str, Any] = {"ok": not cl.failed, "checks": cl.checks}
         if cl.scoped_credentials is not None:
