@@ -119,7 +119,8 @@ def test_cli_uses_the_url_prefix_like_the_library(wallet_cli: Cli, tmp_path: Pat
     root = tmp_path / "store"
     url = f"local://{root}?prefix=team/creds"
     wallet_cli.ok("--backend", url, "put", "openai", input=b"sk-team")
-    assert list(root.rglob("openai.enc"))[0].relative_to(root).parts[:2] == ("team", "creds")
+    (blob,) = list(root.rglob("openai.enc"))
+    assert blob.relative_to(root).parts[:2] == ("team", "creds")
     key = SecretKeySource.from_file(wallet_cli.data_home / "root.key")
     with open_store(url, wallet=WALLET_A, keys=key, outbox=False) as store:
         assert store.get("openai").reveal() == b"sk-team"

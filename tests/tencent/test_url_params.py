@@ -4,7 +4,7 @@ http to anything but a loopback endpoint."""
 from __future__ import annotations
 
 import pytest
-from portable_creds_tencent.settings import parse_settings
+from portable_creds_tencent.settings import CosSettings, parse_settings
 
 from portable_creds.driver import StoreTarget
 from portable_creds.errors import ConfigurationError
@@ -12,7 +12,7 @@ from portable_creds.errors import ConfigurationError
 BASE = "cos://creds-1250000000?region=ap-guangzhou&mode=static"
 
 
-def _parse(url: str) -> object:
+def _parse(url: str) -> CosSettings:
     return parse_settings(StoreTarget(url=url, wallet=None))
 
 
@@ -46,4 +46,4 @@ def test_plain_http_is_refused_off_loopback(params: str) -> None:
 def test_plain_http_to_the_local_double_is_allowed() -> None:
     for host in ("127.0.0.1", "localhost"):
         settings = _parse(f"{BASE}&scheme=http&ip={host}&port=8080")
-        assert getattr(settings, "scheme") == "http"
+        assert settings.scheme == "http"
