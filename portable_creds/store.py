@@ -316,17 +316,16 @@ class CredentialStore:
         current: builtins.list[str] = []
         failed: builtins.list[tuple[str, PortableCredsError]] = []
         try:
-            services = self._list_services()
-        except Exception as exc:
+            for service in self._list_services():
+                try:
+                    outcome = self._rewrap_one(service)
+                except PortableCredsError as exc:
+                    failed.append((service, exc))  # typed: report it, go on with the rest
+                    continue
+                (rewrapped if outcome else current).append(service)
+        except Exception as exc:  # listing failed, or something unexpected: stop, audited
             self._emit("rewrap", None, "error", exc)
             raise
-        for service in services:
-            try:
-                outcome = self._rewrap_one(service)
-            except PortableCredsError as exc:
-                failed.append((service, exc))
-                continue
-            (rewrapped if outcome else current).append(service)
         report = RewrapReport(tuple(rewrapped), tuple(current), tuple(failed))
         self._emit(
             "rewrap", None, "error" if failed else "ok", failed[0][1] if failed else None

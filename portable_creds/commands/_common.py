@@ -473,7 +473,7 @@ def key_source(settings: Settings) -> KeySource | None:
 
     ``accept_kek_versions`` narrows what reads open (the sealing version is always accepted):
     after a rotation and ``rewrap``, it is what stops a replayed blob sealed under a retired
-    version from opening (docs/threat-model.md, "Rollback").
+    version from opening (docs/threat-model.md, "Rollback and replay").
 
     With neither, the opener's default applies (``<home>/root.key``, created 0600 on first
     use for the local backend only). An explicit secret file must already exist: creating one
