@@ -217,7 +217,9 @@ class CredentialStore:
     def get(self, service: str) -> Secret:
         def run() -> Secret:
             svc = names.validate_service(service)
-            stored = self.objects.get(self._key(svc))
+            stored = self.objects.get_capped(
+                self._key(svc), max_size=envelope.max_blob_size(self.max_payload)
+            )
             plaintext = envelope.open_blob(
                 stored.data,
                 context=self._context(svc),
@@ -335,8 +337,9 @@ class CredentialStore:
     def _rewrap_one(self, service: str) -> bool:
         """True if re-wrapped, False if already current or gone; raises what went wrong."""
         key = self.key_for(service)
+        cap = envelope.max_blob_size(self.max_payload)  # bounded reads, as in get
         try:
-            stored = self.objects.get(key)
+            stored = self.objects.get_capped(key, max_size=cap)
         except NotFound:
             return False  # deleted since the listing: nothing to rotate
         kek = self.keys.current_kek(self.wallet, service)
@@ -352,7 +355,7 @@ class CredentialStore:
             self.objects.put(key, blob, if_match=stored.etag)
             return True
         try:
-            latest = self.objects.get(key)
+            latest = self.objects.get_capped(key, max_size=cap)
         except NotFound:
             return False  # deleted meanwhile: writing would bring it back
         if not hmac.compare_digest(latest.data, stored.data):
