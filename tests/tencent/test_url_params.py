@@ -47,3 +47,21 @@ def test_plain_http_to_the_local_double_is_allowed() -> None:
     for host in ("127.0.0.1", "localhost"):
         settings = _parse(f"{BASE}&scheme=http&ip={host}&port=8080")
         assert settings.scheme == "http"
+
+
+def test_every_parameter_the_driver_reads_is_known() -> None:
+    """A parameter added to the driver but not to KNOWN_PARAMS would be refused as unknown."""
+    import re
+    from pathlib import Path
+
+    import portable_creds_tencent
+    from portable_creds_tencent.settings import KNOWN_PARAMS
+
+    source = "\n".join(
+        p.read_text() for p in Path(portable_creds_tencent.__file__).parent.glob("*.py")
+    )
+    read = set(re.findall(r'params\.get\("([a-z_]+)"', source))
+    read |= set(re.findall(r'_param\(\s*params,\s*"([a-z_]+)"', source))
+    read |= set(re.findall(r'require\("([a-z_]+)"\)', source))
+    assert read, "the patterns above no longer match the driver's code"
+    assert read <= KNOWN_PARAMS, sorted(read - KNOWN_PARAMS)

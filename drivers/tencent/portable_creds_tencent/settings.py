@@ -112,6 +112,7 @@ KNOWN_PARAMS = frozenset(
         "broker_url",
         "broker_ttl",
         "session_jwt_file",
+        "session_tags",
     }
 )
 """Every ``cos://`` URL parameter; anything else is a typo that would otherwise be ignored."""
