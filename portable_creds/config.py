@@ -137,7 +137,13 @@ KEYS: tuple[Key, ...] = (
 KEYS_BY_NAME = {k.name: k for k in KEYS}
 #: Keys the CLI core (``commands/_common.resolve_settings``) takes from the profile layer.
 CORE_KEYS = (
-    "backend", "wallet", "home", "secret_file", "prefix", "kek_version", "accept_kek_versions"
+    "backend",
+    "wallet",
+    "home",
+    "secret_file",
+    "prefix",
+    "kek_version",
+    "accept_kek_versions",
 )
 
 

@@ -115,9 +115,7 @@ class LegacyClient:
         retries: int = DEFAULT_RETRIES,
         backoff: float = 0.2,
     ) -> None:
-        check_service_url(
-            base_url, what="legacy backend URL", hint=" (--backend, legacy_url)"
-        )
+        check_service_url(base_url, what="legacy backend URL", hint=" (--backend, legacy_url)")
         parts = urllib.parse.urlsplit(base_url)
         self.base_url = urllib.parse.urlunsplit(
             (parts.scheme, parts.netloc, parts.path.rstrip("/"), "", "")

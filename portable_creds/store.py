@@ -329,9 +329,7 @@ class CredentialStore:
             self._emit("rewrap", None, "error", exc)
             raise
         report = RewrapReport(tuple(rewrapped), tuple(current), tuple(failed))
-        self._emit(
-            "rewrap", None, "error" if failed else "ok", failed[0][1] if failed else None
-        )
+        self._emit("rewrap", None, "error" if failed else "ok", failed[0][1] if failed else None)
         return report
 
     def _rewrap_one(self, service: str) -> bool:

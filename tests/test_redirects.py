@@ -154,8 +154,13 @@ def test_plain_http_refused_off_loopback(make: object) -> None:
 
 def test_cli_refuses_plain_http_legacy_url_off_loopback(tmp_path: Path) -> None:
     proc = _cli(
-        "--backend", "http://legacy.invalid:8090", "--wallet", WALLET, "list",
-        env={"PORTABLE_CREDS_LEGACY_TOKEN": TOKEN}, tmp_path=tmp_path,
+        "--backend",
+        "http://legacy.invalid:8090",
+        "--wallet",
+        WALLET,
+        "list",
+        env={"PORTABLE_CREDS_LEGACY_TOKEN": TOKEN},
+        tmp_path=tmp_path,
     )
     assert proc.returncode == ConfigurationError.exit_code
     assert "https" in proc.stderr and TOKEN not in proc.stderr
@@ -180,8 +185,14 @@ PASSWORD = "hunter2-in-url"
 def test_cli_rejects_userinfo_in_backend_url(tmp_path: Path, url: str) -> None:
     audit = tmp_path / "audit.jsonl"
     proc = _cli(
-        "--backend", url, "--wallet", WALLET, "put", "openai",
-        env={"PORTABLE_CREDS_AUDIT": f"file:{audit}"}, tmp_path=tmp_path,
+        "--backend",
+        url,
+        "--wallet",
+        WALLET,
+        "put",
+        "openai",
+        env={"PORTABLE_CREDS_AUDIT": f"file:{audit}"},
+        tmp_path=tmp_path,
     )
     assert proc.returncode == ConfigurationError.exit_code, proc.stderr
     assert PASSWORD not in proc.stderr + proc.stdout

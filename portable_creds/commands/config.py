@@ -75,7 +75,7 @@ def register(subparsers: Any) -> None:
         epilog=(
             "examples:\n"
             "  portable-creds config set legacy_url https://legacy:8090 --profile mig\n"
-            "  printf %s \"$TOKEN\" | portable-creds config set legacy_token --profile mig\n"
+            '  printf %s "$TOKEN" | portable-creds config set legacy_token --profile mig\n'
             "  portable-creds config set audit file:~/.local/state/portable-creds/audit.jsonl"
         ),
     )
@@ -192,7 +192,7 @@ def _read_secret(key: str) -> str:
         value = value[:-2] if value.endswith("\r\n") else value.removesuffix("\n")
     if not value.strip():
         _common.fail(
-            f"empty {key}; pipe it in: printf %s \"$TOKEN\" | portable-creds config set {key}",
+            f'empty {key}; pipe it in: printf %s "$TOKEN" | portable-creds config set {key}',
             code="invalid-input",
         )
     return value

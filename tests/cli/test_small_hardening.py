@@ -149,9 +149,21 @@ def test_outbox_creates_the_data_home_private(cli: Cli, tmp_path: Path) -> None:
         PORTABLE_CREDS_WALLET=WALLET_A,
     )
     proc = subprocess.run(
-        ["sh", "-c", 'umask 022; exec "$0" "$@"', str(BIN), "--backend",
-         f"http://127.0.0.1:{closed}", "put", "openai"],
-        input=b"sk-x", env=env, capture_output=True, timeout=120, check=False,
+        [
+            "sh",
+            "-c",
+            'umask 022; exec "$0" "$@"',
+            str(BIN),
+            "--backend",
+            f"http://127.0.0.1:{closed}",
+            "put",
+            "openai",
+        ],
+        input=b"sk-x",
+        env=env,
+        capture_output=True,
+        timeout=120,
+        check=False,
     )
     assert proc.returncode == EXIT_CODES["remote-unavailable"], proc.stderr
     assert stat.S_IMODE(home.stat().st_mode) == 0o700

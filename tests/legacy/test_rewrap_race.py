@@ -55,6 +55,7 @@ def test_rewrap_keeps_a_put_that_landed_between_its_read_and_write(legacy: Legac
     assert not LegacyObjectStore.capabilities.if_match  # the case under test
 
     key = writer.key_for("openai")
+
     def concurrent_put() -> None:
         _store(legacy, 1).put("openai", "sk-NEW")
 
