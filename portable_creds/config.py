@@ -73,6 +73,13 @@ KEYS: tuple[Key, ...] = (
         help="KEK version to seal with",
     ),
     Key(
+        "accept_kek_versions",
+        "accept_kek_versions",
+        ("PORTABLE_CREDS_ACCEPT_KEK_VERSIONS",),
+        None,
+        help="KEK versions reads may open besides the sealing one, e.g. 2 or 2,3 (default: 1..N)",
+    ),
+    Key(
         "legacy_url",
         "legacy_url",
         ("PORTABLE_CREDS_LEGACY_URL",),
@@ -129,7 +136,15 @@ KEYS: tuple[Key, ...] = (
 )
 KEYS_BY_NAME = {k.name: k for k in KEYS}
 #: Keys the CLI core (``commands/_common.resolve_settings``) takes from the profile layer.
-CORE_KEYS = ("backend", "wallet", "home", "secret_file", "prefix", "kek_version")
+CORE_KEYS = (
+    "backend",
+    "wallet",
+    "home",
+    "secret_file",
+    "prefix",
+    "kek_version",
+    "accept_kek_versions",
+)
 
 
 @attrs.frozen
@@ -299,8 +314,14 @@ def _check_value(key: str, value: str) -> str:
         from .names import validate_prefix
 
         return validate_prefix(value)
+    if key in ("backend", "legacy_url", "signer_url"):
+        from .httpclient import reject_userinfo
+
+        reject_userinfo(value, key)  # never written to the file, never echoed
     if key == "kek_version" and (not value.isdigit() or int(value) < 1):
         raise ConfigurationError(f"kek_version must be a whole number >= 1, not {value!r}")
+    if key == "accept_kek_versions":
+        return ",".join(str(v) for v in parse_kek_versions(value, key))
     if key == "audit":
         from .audit import open_sink
 
@@ -343,3 +364,23 @@ def profiles(
 ) -> list[str]:
     environ = os.environ if environ is None else environ
     return sorted(load(config_path(args, environ)).get("profiles", {}))
+
+
+def parse_kek_versions(raw: str, origin: str) -> tuple[int, ...]:
+    """``"2"``, ``"2,3"`` or ``"2-4"`` (ranges inclusive) -> sorted distinct versions >= 1."""
+    versions: set[int] = set()
+    for part in raw.split(","):
+        part = part.strip()
+        lo, sep, hi = part.partition("-")
+        try:
+            first, last = int(lo), int(hi if sep else lo)
+        except ValueError:
+            raise ConfigurationError(
+                f"{origin}={raw!r}: use KEK versions like 2 or 2,3 or 2-3"
+            ) from None
+        if first < 1 or last < first or last - first > 1000:
+            raise ConfigurationError(
+                f"{origin}={raw!r}: versions are whole numbers >= 1, ranges low-high"
+            )
+        versions.update(range(first, last + 1))
+    return tuple(sorted(versions))

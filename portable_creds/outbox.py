@@ -21,6 +21,7 @@ import attrs
 
 from .driver import ObjectStore
 from .errors import ConfigurationError, PortableCredsError, PreconditionFailed
+from .paths import ensure_private_dir
 
 _SUFFIX = ".json"
 
@@ -80,7 +81,7 @@ class Outbox:
 
     def _ensure_dir(self) -> None:
         try:
-            self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+            ensure_private_dir(self.directory)  # <home> too, if missing: 0700, not umask
             os.chmod(self.directory, 0o700)
         except OSError as exc:
             raise ConfigurationError(

@@ -18,7 +18,13 @@ import attrs
 
 from . import envelope, names
 from .driver import ObjectStore
-from .errors import ConfigurationError, NotFound, PortableCredsError, SecretNotDelivered
+from .errors import (
+    ConfigurationError,
+    NotFound,
+    PortableCredsError,
+    PreconditionFailed,
+    SecretNotDelivered,
+)
 from .keys import Kek, KeySource
 from .outbox import Outbox
 from .scoped import ClientScopedStore, Scope
@@ -54,6 +60,35 @@ class Secret:
         return f"Secret(<{len(self._value)} bytes>)"
 
     __str__ = __repr__
+
+
+@attrs.frozen
+class RewrapReport:
+    """What ``rewrap`` did, per service (failures keep their typed error)."""
+
+    rewrapped: tuple[str, ...]
+    current: tuple[str, ...]
+    """Already under the current KEK (or deleted since the listing): left alone."""
+    failed: tuple[tuple[str, PortableCredsError], ...]
+
+
+class RewrapIncomplete(PortableCredsError):
+    """``rewrap`` went through every credential, but some could not be re-wrapped.
+
+    ``report`` has the details; the exit code is the first failure's (an unreadable blob
+    exits 5 like ``get`` would, a concurrent change 10).
+    """
+
+    def __init__(self, report: RewrapReport) -> None:
+        details = "; ".join(f"{service!r}: {exc}" for service, exc in report.failed)
+        super().__init__(
+            f"rewrap re-wrapped {len(report.rewrapped)} credential(s) but could not re-wrap "
+            f"{len(report.failed)}: {details}. The others are done; fix or delete the failed "
+            "ones and run rewrap again",
+            request_id=report.failed[0][1].request_id,
+        )
+        self.exit_code = report.failed[0][1].exit_code
+        self.report = report
 
 
 class CredentialStore:
@@ -260,34 +295,74 @@ class CredentialStore:
     def rewrap(self) -> int:
         """Re-wrap every credential's DEK under the current KEK; payloads are not re-encrypted.
 
-        Returns how many blobs changed. Uses if-match where the backend supports it, so a
-        concurrent write is never overwritten with an older payload.
+        Returns how many blobs changed. Every credential is attempted even if some fail; then
+        ``RewrapIncomplete`` names each failed service (``rewrap_report`` returns the same
+        without raising). A concurrent write is never overwritten: see ``rewrap_report``.
         """
+        report = self.rewrap_report()
+        if report.failed:
+            raise RewrapIncomplete(report)
+        return len(report.rewrapped)
 
-        def run() -> int:
-            changed = 0
+    def rewrap_report(self) -> RewrapReport:
+        """``rewrap``, reporting per service instead of raising for one that failed.
+
+        Where the backend has if-match the write is conditional on the ETag read. Where it
+        has not (the legacy backend; COS unless ``if_match=true``) the blob is read again right
+        before the write and the write is skipped if it changed, so an update that landed
+        since the first read is kept; the remaining window is the one request between that
+        re-read and the write (docs/threat-model.md, "Rotation"). A credential deleted meanwhile
+        is never written back.
+        """
+        rewrapped: builtins.list[str] = []
+        current: builtins.list[str] = []
+        failed: builtins.list[tuple[str, PortableCredsError]] = []
+        try:
             for service in self._list_services():
-                key = self.key_for(service)
-                stored = self.objects.get(key)
-                current = self.keys.current_kek(self.wallet, service)
-                if envelope.parse_header(stored.data).kek_id == current.kek_id:
+                try:
+                    outcome = self._rewrap_one(service)
+                except PortableCredsError as exc:
+                    failed.append((service, exc))  # typed: report it, go on with the rest
                     continue
-                blob = envelope.rewrap(
-                    stored.data,
-                    context=self._context(service),
-                    resolve_kek=self._resolver(service),
-                    new_kek=current,
-                )
-                if self.objects.capabilities.if_match:
-                    self.objects.put(key, blob, if_match=stored.etag)
-                else:
-                    self.objects.put(key, blob)
-                changed += 1
-            return changed
+                (rewrapped if outcome else current).append(service)
+        except Exception as exc:  # listing failed, or something unexpected: stop, audited
+            self._emit("rewrap", None, "error", exc)
+            raise
+        report = RewrapReport(tuple(rewrapped), tuple(current), tuple(failed))
+        self._emit("rewrap", None, "error" if failed else "ok", failed[0][1] if failed else None)
+        return report
 
-        result = self._audited("rewrap", None, run)
-        assert isinstance(result, int)
-        return result
+    def _rewrap_one(self, service: str) -> bool:
+        """True if re-wrapped, False if already current or gone; raises what went wrong."""
+        key = self.key_for(service)
+        cap = envelope.max_blob_size(self.max_payload)  # bounded reads, as in get
+        try:
+            stored = self.objects.get_capped(key, max_size=cap)
+        except NotFound:
+            return False  # deleted since the listing: nothing to rotate
+        kek = self.keys.current_kek(self.wallet, service)
+        if envelope.parse_header(stored.data).kek_id == kek.kek_id:
+            return False
+        blob = envelope.rewrap(
+            stored.data,
+            context=self._context(service),
+            resolve_kek=self._resolver(service),
+            new_kek=kek,
+        )
+        if self.objects.capabilities.if_match:
+            self.objects.put(key, blob, if_match=stored.etag)
+            return True
+        try:
+            latest = self.objects.get_capped(key, max_size=cap)
+        except NotFound:
+            return False  # deleted meanwhile: writing would bring it back
+        if not hmac.compare_digest(latest.data, stored.data):
+            raise PreconditionFailed(
+                f"{service!r} was written by someone else while it was being re-wrapped; it "
+                "was left as they wrote it - run rewrap again"
+            )
+        self.objects.put(key, blob)
+        return True
 
     def flush(self) -> int:
         """Deliver this tenant's pending outbox writes; returns how many were delivered.

@@ -74,12 +74,19 @@ def register(subparsers: Any) -> None:
         help="set KEY to VALUE in a profile",
         epilog=(
             "examples:\n"
-            "  portable-creds config set legacy_url http://legacy:8090 --profile mig\n"
+            "  portable-creds config set legacy_url https://legacy:8090 --profile mig\n"
+            '  printf %s "$TOKEN" | portable-creds config set legacy_token --profile mig\n'
             "  portable-creds config set audit file:~/.local/state/portable-creds/audit.jsonl"
         ),
     )
     st.add_argument("key", metavar="KEY")
-    st.add_argument("value", metavar="VALUE")
+    st.add_argument(
+        "value",
+        metavar="VALUE",
+        nargs="?",
+        help="the value; secrets (legacy_token, signer_token) are read from stdin or a hidden "
+        "prompt instead, never from the command line",
+    )
     st.set_defaults(func=cmd_set)
 
     un = _common.add_command(
@@ -153,14 +160,63 @@ def cmd_show(args: argparse.Namespace) -> int:
     return 0
 
 
+MAX_SECRET_INPUT = 64 * 1024
+"""Far above any session token; a bound so a mistaken pipe is not read into memory whole."""
+
+
+def _read_secret(key: str) -> str:
+    """A secret setting's value from stdin (one trailing newline removed) or a hidden prompt.
+
+    Never from argv: the command line is visible to every user in ``ps`` and lands in shell
+    history.
+    """
+    if sys.stdin is None:
+        _common.fail(f"no stdin to read {key} from; pipe it in", code="invalid-input")
+    if sys.stdin.isatty():
+        import getpass
+
+        try:
+            value = getpass.getpass(f"{key} (input hidden): ")
+        except EOFError:
+            value = ""
+    else:
+        raw = sys.stdin.buffer.read(MAX_SECRET_INPUT + 1)
+        if len(raw) > MAX_SECRET_INPUT:
+            _common.fail(
+                f"{key} on stdin is larger than {MAX_SECRET_INPUT} bytes", code="invalid-input"
+            )
+        try:
+            value = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            _common.fail(f"{key} on stdin is not UTF-8 text", code="invalid-input")
+        value = value[:-2] if value.endswith("\r\n") else value.removesuffix("\n")
+    if not value.strip():
+        _common.fail(
+            f'empty {key}; pipe it in: printf %s "$TOKEN" | portable-creds config set {key}',
+            code="invalid-input",
+        )
+    return value
+
+
 def cmd_set(args: argparse.Namespace) -> int:
     from .. import config
 
     path = config.config_path(args)
     profile = _target_profile(args)
-    config.set_value(path, args.key, args.value, profile=profile)
-    secret = config.KEYS_BY_NAME[args.key].secret
-    shown = config.mask(args.value) if secret else args.value
+    known = config.KEYS_BY_NAME.get(args.key)
+    secret = known is not None and known.secret
+    if secret and args.value is not None:
+        _common.fail(
+            f"{args.key} is a secret: it is read from stdin or a hidden prompt, never the command "
+            f"line (visible in ps and shell history); nothing was written. Use: printf %s "
+            f'"$TOKEN" | portable-creds config set {args.key}',
+            code="usage",
+        )
+    if args.value is None and not secret:
+        _common.fail(f"config set {args.key} needs a VALUE", code="usage")
+    value = _read_secret(args.key) if secret else args.value
+    config.set_value(path, args.key, value, profile=profile)
+    shown = config.mask(value) if secret else value
     if _common.flag(args, "json"):
         _common.print_json(
             {"config_file": str(path), "profile": profile, "key": args.key, "value": shown}

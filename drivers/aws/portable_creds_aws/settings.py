@@ -22,6 +22,7 @@ import attrs
 
 from portable_creds.driver import StoreTarget, TokenSource
 from portable_creds.errors import ConfigurationError
+from portable_creds.httpclient import reject_userinfo
 from portable_creds.params import float_param, int_param
 
 Addressing = Literal["path", "virtual", "auto"]
@@ -105,6 +106,7 @@ class S3Settings:
 def _endpoint(raw: str | None, name: str) -> str | None:
     if not raw:
         return None
+    reject_userinfo(raw, f"s3:// parameter {name}")
     parts = urlsplit(raw)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise ConfigurationError(

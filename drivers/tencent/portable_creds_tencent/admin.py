@@ -11,7 +11,6 @@ import argparse
 import base64
 import json
 import sys
-import urllib.request
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Sequence
 from typing import Any, TextIO, TypeVar
@@ -22,6 +21,7 @@ from qcloud_cos.cos_exception import CosClientError, CosServiceError
 
 from portable_creds.driver import StoreTarget
 from portable_creds.errors import ConfigurationError, NotFound, PortableCredsError
+from portable_creds.httpclient import check_service_url, open_url
 from portable_creds.names import tenant_prefix, validate_wallet
 
 from . import policies
@@ -549,8 +549,10 @@ def _load_jwks(jwks_file: str | None, jwks_url: str | None) -> dict[str, Any]:
             with open(jwks_file, encoding="utf-8") as fh:
                 data = json.load(fh)
         elif jwks_url:
-            with urllib.request.urlopen(jwks_url, timeout=10) as resp:  # noqa: S310
-                data = json.loads(resp.read())
+            check_service_url(jwks_url, what="--jwks-url")
+            # Never follows https -> http: a downgraded JWKS would trust an attacker's key.
+            with open_url(jwks_url, timeout=10) as resp:
+                data = json.loads(resp.read(1 << 20))
         else:
             raise ConfigurationError("give the issuer's JWKS with --jwks-file or --jwks-url")
     except (OSError, ValueError) as exc:

@@ -19,7 +19,6 @@ import json
 import re
 import threading
 import time
-import urllib.request
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -33,6 +32,7 @@ from portable_creds.errors import (
     InvalidToken,
     TransientError,
 )
+from portable_creds.httpclient import check_service_url, open_url
 from portable_creds.names import tenant_prefix, validate_wallet
 
 from .policies import (
@@ -142,6 +142,10 @@ class WebIdentityProvider(RefreshingProvider):
         )
 
 
+_MAX_JWKS = 1 << 20
+"""A JWKS is a few KiB; a bound keeps a hostile endpoint from filling memory."""
+
+
 class JwksSource:
     """The issuer's signing keys: a fixed JWKS, or fetched from a URL (refetched on unknown kid)."""
 
@@ -150,10 +154,8 @@ class JwksSource:
     ) -> None:
         if jwks is None and url is None:
             raise ConfigurationError("the token vendor needs the issuer's JWKS or jwks_url")
-        if url is not None and not url.startswith(
-            ("https://", "http://127.0.0.1", "http://localhost")
-        ):
-            raise ConfigurationError("jwks_url must be https (plain http only for loopback tests)")
+        if url is not None:
+            check_service_url(url, what="jwks_url")  # https off loopback, no user:password@
         self._jwks = dict(jwks) if jwks is not None else None
         self._url = url
         self._timeout = timeout
@@ -162,8 +164,9 @@ class JwksSource:
     def _fetch(self) -> dict[str, Any]:
         assert self._url is not None
         try:
-            with urllib.request.urlopen(self._url, timeout=self._timeout) as resp:  # noqa: S310
-                data = json.loads(resp.read())
+            # Never follows https -> http (a downgraded JWKS would let anyone mint tokens).
+            with open_url(self._url, timeout=self._timeout) as resp:
+                data = json.loads(resp.read(_MAX_JWKS + 1))
         except (OSError, ValueError) as exc:
             raise TransientError(
                 f"could not fetch the issuer's JWKS from {self._url}: {exc}"
