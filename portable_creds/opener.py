@@ -121,7 +121,9 @@ def open_store(
     objects: ObjectStore = open_object_store(url, wallet=wallet, token=token, **options)
     try:
         if keys is None:
-            keys = default_key_source(home, create=is_local, on_notice=on_notice)
+            keys = objects.configured_key_source() or default_key_source(
+                home, create=is_local, on_notice=on_notice
+            )
         box: Outbox | None
         if isinstance(outbox, Outbox):
             box = outbox

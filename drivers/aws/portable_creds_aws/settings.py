@@ -20,6 +20,8 @@ from portable_creds.driver import StoreTarget, TokenSource
 from portable_creds.errors import ConfigurationError
 from portable_creds.params import float_param, int_param
 
+from .kms_settings import KMS_PARAMS, KmsSettings, parse_kms_settings
+
 Addressing = Literal["path", "virtual", "auto"]
 
 _BUCKET_RE = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
@@ -44,6 +46,7 @@ KNOWN_PARAMS = frozenset(
         "etag",
         "session_name",
     }
+    | KMS_PARAMS
 )
 DEFAULT_REGION = "us-east-1"
 DEFAULT_DURATION = 3600
@@ -75,6 +78,8 @@ class S3Settings:
     time_fetcher: Callable[[], Any] | None
     refresh_windows: tuple[float, float] | None
     """(advisory, mandatory) seconds before expiry; ``None`` scales them to ``duration``."""
+    kms: KmsSettings | None = None
+    """``kms_key=...``: custody of the data keys in AWS KMS (kms_settings.py)."""
 
     @property
     def federated(self) -> bool:
@@ -184,6 +189,7 @@ def parse_settings(target: StoreTarget) -> S3Settings:
         session_name=params.get("session_name") or None,
         time_fetcher=fetcher if callable(fetcher) else None,
         refresh_windows=windows,
+        kms=parse_kms_settings(params, _endpoint(params.get("kms_endpoint"), "kms_endpoint")),
     )
 
 
