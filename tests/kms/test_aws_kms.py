@@ -8,7 +8,6 @@ isolation is rendered and linted in test_aws_key_policy.py and only provable on 
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -71,7 +70,7 @@ def test_url_selects_kms_custody_and_round_trips(store: CredentialStore) -> None
     assert header.suite == envelope.SUITE_CUSTODIAN_WRAP
     assert header.kek_id == store.keys.kek_id and len(header.wrapped_dek) != 48
     assert store.get("github").reveal() == b"ghp_secret"
-    assert not (store.objects.settings.kms is None)  # type: ignore[attr-defined]
+    assert store.objects.settings.kms is not None  # type: ignore[attr-defined]
 
 
 def test_kms_itself_refuses_another_context(kms: Any, key_arn: str) -> None:
@@ -104,7 +103,7 @@ def test_blob_moved_to_another_tenant_or_service_is_refused_by_kms(
     with pytest.raises(ClientError, match="InvalidCiphertextException"):
         kms.decrypt(
             CiphertextBlob=wrapped,
-            EncryptionContext=kms_context(b._context("svc")),  # noqa: SLF001
+            EncryptionContext=kms_context(b._context("svc")),
         )
 
 
