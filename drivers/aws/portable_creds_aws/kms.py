@@ -8,7 +8,11 @@ moved to another tenant or path is refused by KMS itself (``InvalidCiphertextExc
 
 Error codes come from botocore's KMS model (Decrypt/GenerateDataKey error shapes):
 InvalidCiphertextException and IncorrectKeyException mean "this ciphertext does not open
-with this key and context" -> IntegrityError; AccessDeniedException -> AccessDenied;
+with this key and context" -> IntegrityError. AccessDeniedException is AccessDenied on
+GenerateDataKey (a put: the identity may not use the key) but IntegrityError on Decrypt: a
+ciphertext naming a key that does not exist or is not ours is refused that way (moto does so
+where AWS documents IncorrectKeyException for a KeyId mismatch), and a reader must not learn
+more than "this blob does not open for you" (docs/format.md §9);
 NotFound/Disabled/KMSInvalidState/InvalidKeyUsage/KeyUnavailable -> KeySourceError;
 KMSInternal/DependencyTimeout/throttling/connection failures -> RemoteUnavailable.
 """
@@ -60,11 +64,11 @@ def kms_client(settings: S3Settings, credentials: Credentials | None) -> Any:
     )
 
 
-def map_kms_error(exc: Exception, *, what: str) -> PortableCredsError:
+def map_kms_error(exc: Exception, *, what: str, unwrap: bool = False) -> PortableCredsError:
     if not isinstance(exc, ClientError):
         return RemoteUnavailable(f"{what}: AWS KMS unreachable ({type(exc).__name__})")
     code, rid = error_code(exc), request_id(exc)
-    if code in _INVALID:
+    if code in _INVALID or (unwrap and code == "AccessDeniedException"):
         return IntegrityError(request_id=rid)
     if code == "AccessDeniedException":
         return AccessDenied(
@@ -132,5 +136,5 @@ class AwsKmsKeySource(CachingCustodianKeySource):
                 EncryptionContext=dict(encryption_context),
             )
         except (ClientError, BotoCoreError) as exc:
-            raise map_kms_error(exc, what="KMS Decrypt") from None
+            raise map_kms_error(exc, what="KMS Decrypt", unwrap=True) from None
         return bytes(reply["Plaintext"])
