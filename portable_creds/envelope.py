@@ -161,6 +161,13 @@ def check_max_payload(max_payload: int) -> int:
     return max_payload
 
 
+def max_blob_size(max_payload: int) -> int:
+    """The largest sealed blob a reader with ``max_payload`` can open (longest KEK id, and
+    for suite 0x0002 the longest wrapped key)."""
+    overhead = max(FIXED_OVERHEAD, CUSTODIAN_OVERHEAD + WRAPPED_MAX)
+    return overhead + KEK_ID_MAX + check_max_payload(max_payload)
+
+
 def _derive(dek: bytes, info: bytes = _HKDF_INFO) -> tuple[bytes, bytes]:
     okm = HKDF(algorithm=_SHA256, length=64, salt=None, info=info).derive(dek)
     return okm[:32], okm[32:]

@@ -182,7 +182,9 @@ class CredentialStore:
     def get(self, service: str) -> Secret:
         def run() -> Secret:
             svc = names.validate_service(service)
-            stored = self.objects.get(self._key(svc))
+            stored = self.objects.get_capped(
+                self._key(svc), max_size=envelope.max_blob_size(self.max_payload)
+            )
             plaintext = envelope.open_blob(
                 stored.data,
                 context=self._context(svc),

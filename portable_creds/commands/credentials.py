@@ -48,7 +48,7 @@ def register(subparsers: Any) -> None:
         help="print a secret (exactly its bytes, no newline)",
         description=(
             "Write exactly the stored secret bytes to stdout, with no newline added.\n"
-            "With --json: {\"service\", \"wallet\", \"secret\"} (or \"secret_base64\" for\n"
+            'With --json: {"service", "wallet", "secret"} (or "secret_base64" for\n'
             "secrets that are not UTF-8)."
         ),
         epilog=(
@@ -74,7 +74,10 @@ def register(subparsers: Any) -> None:
     p.set_defaults(func=cmd_list)
 
     p = _common.add_command(
-        subparsers, "delete", help="delete one credential", aliases=("rm",),
+        subparsers,
+        "delete",
+        help="delete one credential",
+        aliases=("rm",),
         epilog="examples:\n  portable-creds delete openai\n  portable-creds rm openai --json",
     )
     p.add_argument("service", metavar="SERVICE")
@@ -91,7 +94,7 @@ def register(subparsers: Any) -> None:
         epilog=(
             "examples:\n"
             "  portable-creds --wallet 0xabc... teardown --yes\n"
-            "  portable-creds teardown --yes --json     # {\"deleted\": N, \"wallet\": ...}"
+            '  portable-creds teardown --yes --json     # {"deleted": N, "wallet": ...}'
         ),
     )
     p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
@@ -160,7 +163,7 @@ def _read_input(args: argparse.Namespace, service: str, limit: int) -> bytes:
         )
     if not data:
         _common.fail(
-            f"empty secret for {service!r}; pipe it on stdin (echo \"$KEY\" | portable-creds "
+            f'empty secret for {service!r}; pipe it on stdin (echo "$KEY" | portable-creds '
             "put NAME) or use --from-file F",
             code="invalid-input",
         )

@@ -137,6 +137,8 @@ def parse_settings(target: StoreTarget) -> S3Settings:
             "ending with a letter or digit"
         )
     role_arn = params.get("role_arn") or None
+    if role_arn is not None and WALLET_PLACEHOLDER in role_arn:
+        role_arn = _per_wallet_role(role_arn, target.wallet)
     if role_arn is not None and not _ROLE_ARN_RE.fullmatch(role_arn):
         raise ConfigurationError(
             f"role_arn={role_arn!r} is not an IAM role ARN (arn:aws:iam::ACCOUNT:role/NAME)"
@@ -191,6 +193,22 @@ def parse_settings(target: StoreTarget) -> S3Settings:
         refresh_windows=windows,
         kms=parse_kms_settings(params, _endpoint(params.get("kms_endpoint"), "kms_endpoint")),
     )
+
+
+WALLET_PLACEHOLDER = "{wallet}"
+
+
+def _per_wallet_role(template: str, wallet: str | None) -> str:
+    """``role_arn=...:role/NAME-{wallet}`` (the ``role-per-tenant`` strategy: one role per
+    wallet), so a whole fleet shares one URL and each tenant assumes its own role."""
+    if wallet is None:
+        raise ConfigurationError(
+            f"role_arn={template!r} names a per-wallet role ({WALLET_PLACEHOLDER}): open the "
+            "store with a wallet"
+        )
+    from portable_creds.names import validate_wallet
+
+    return template.replace(WALLET_PLACEHOLDER, validate_wallet(wallet))
 
 
 def _opt_str(options: Mapping[str, Any], name: str) -> str | None:

@@ -5,8 +5,13 @@ Rendering is pure (no network), so ``render`` can print exactly what ``apply`` w
 
 * ``tag-variable`` (AWS only): one static role policy whose resources use
   ``${aws:PrincipalTag/agentkeys_user_wallet}``; AWS substitutes the session tag from the token.
-* ``per-tenant`` (AWS and Ceph RGW, which has no policy variables): one inline role policy per
-  onboarded wallet, with the wallet written literally and guarded by a PrincipalTag condition.
+* ``role-per-tenant`` (the RGW default; also valid on AWS up to its role quota): one small role
+  per wallet, its trust policy admitting only that wallet's token (see ``tenant_roles``).
+  Per-request cost and onboard/offboard cost do not depend on the number of tenants.
+* ``per-tenant`` (legacy, AWS and RGW): one inline role policy per onboarded wallet on one
+  shared role, with the wallet written literally and guarded by a PrincipalTag condition. RGW
+  loads every tenant's policy on every request (cost grows with the tenant count); kept so
+  existing deployments can ``migrate-strategy`` away from it.
 
 Either way the role itself carries no broad S3 grant: IAM allows are a union, so one broad
 statement would defeat the isolation.
@@ -23,7 +28,10 @@ from portable_creds.errors import ConfigurationError
 from portable_creds.names import validate_prefix, validate_wallet
 
 Flavor = Literal["aws", "rgw"]
-Strategy = Literal["tag-variable", "per-tenant"]
+Strategy = Literal["tag-variable", "per-tenant", "role-per-tenant"]
+STRATEGIES = ("tag-variable", "per-tenant", "role-per-tenant")
+ROLE_PER_TENANT_BASE_MAX = 21
+"""``<role_name>-<wallet>`` must fit IAM's 64-character role names (42 for the wallet)."""
 
 TAG_KEY = "agentkeys_user_wallet"
 TENANT_POLICY_PREFIX = "agentkeys-tenant-"
@@ -81,12 +89,18 @@ class Deployment:
         validate_prefix(self.prefix)
         if self.flavor not in ("aws", "rgw"):
             raise ConfigurationError("flavor must be aws or rgw")
-        if self.strategy not in ("tag-variable", "per-tenant"):
-            raise ConfigurationError("strategy must be tag-variable or per-tenant")
+        if self.strategy not in STRATEGIES:
+            raise ConfigurationError(f"strategy must be one of {', '.join(STRATEGIES)}")
         if self.flavor == "rgw" and self.strategy == "tag-variable":
             raise ConfigurationError(
                 "Ceph RGW has no IAM policy variables (a ${...} resource is rejected, a ${...} "
-                "condition value fails open); use --strategy per-tenant"
+                "condition value fails open); use --strategy role-per-tenant (or per-tenant)"
+            )
+        if self.strategy == "role-per-tenant" and len(self.role_name) > ROLE_PER_TENANT_BASE_MAX:
+            raise ConfigurationError(
+                f"role_name {self.role_name!r}: with role-per-tenant each tenant's role is "
+                f"'<role_name>-<wallet>', which must fit IAM's 64 characters, so role_name may "
+                f"have at most {ROLE_PER_TENANT_BASE_MAX}"
             )
         if self.flavor == "aws" and not self.account_id.isdigit():
             raise ConfigurationError("flavor aws needs --account-id (12 digits)")
@@ -113,6 +127,10 @@ class Deployment:
 
     @property
     def role_arn(self) -> str:
+        """The data role tenants assume; with ``role-per-tenant`` a template whose
+        ``{wallet}`` the driver fills in (each wallet has its own role)."""
+        if self.strategy == "role-per-tenant":
+            return f"arn:aws:iam::{self.account_id}:role/{self.role_name}-{{wallet}}"
         return f"arn:aws:iam::{self.account_id}:role/{self.role_name}"
 
     @property
@@ -400,20 +418,23 @@ def oidc_provider(d: Deployment) -> dict[str, Any]:
 def render(d: Deployment, tenants: list[str] | None = None) -> dict[str, Any]:
     """Every document, keyed by what it is. ``tenants`` adds per-tenant policies."""
     role_policies: dict[str, Any] = {}
+    role: dict[str, Any] | None = None
     if d.strategy == "tag-variable":
         role_policies[ISOLATION_POLICY] = isolation_policy(d)
-    else:
+    elif d.strategy == "per-tenant":
         for wallet in sorted(tenants or []):
             role_policies[tenant_policy_name(wallet)] = tenant_policy(d, wallet)
-    return {
-        "oidc_provider": {"arn": d.provider_arn, **oidc_provider(d)},
-        "role": {
+    if d.strategy != "role-per-tenant":  # role-per-tenant has no shared role (tenant_roles)
+        role = {
             "name": d.role_name,
             "arn": d.role_arn,
             "max_session_duration": d.max_session_duration,
             "trust_policy": trust_policy(d),
             "inline_policies": role_policies,
-        },
+        }
+    return {
+        "oidc_provider": {"arn": d.provider_arn, **oidc_provider(d)},
+        "role": role,
         "bucket": {
             "name": d.bucket,
             "policy": bucket_policy(d),
