@@ -13,7 +13,7 @@ import portable_creds
 from portable_creds import envelope
 from portable_creds.errors import IntegrityError
 from portable_creds.key_chain import ChainedKeySource
-from portable_creds.keys import KeySource
+from portable_creds.keys import CustodianKey, KeySource
 from portable_creds.secret_key import SecretKeySource
 
 from ..cloud_fixtures import REGION, random_wallet
@@ -75,3 +75,39 @@ def test_a_move_never_rewraps_what_does_not_open(
     with pytest.raises(IntegrityError):
         _store(tmp_path, wallet, ChainedKeySource(kms_source, stranger)).rewrap()
     assert local.get("a").reveal() == b"alpha"
+
+
+class _LongWrapCustodian(CustodianKey, KeySource):
+    """A custodian whose wrapped keys have the maximum length the format allows."""
+
+    kek_id = "long-wrap"
+
+    def __init__(self) -> None:
+        self._keys: dict[bytes, bytes] = {}
+
+    def generate_data_key(self, encryption_context: Any, size: int) -> tuple[bytes, bytes]:
+        dek, wrapped = os.urandom(32), os.urandom(envelope.WRAPPED_MAX)
+        self._keys[wrapped] = dek
+        return dek, wrapped
+
+    def decrypt_data_key(self, wrapped: bytes, encryption_context: Any, size: int) -> bytes:
+        return self._keys[wrapped]
+
+    def current_kek(self, wallet: str, service: str) -> CustodianKey:
+        return self
+
+    def kek_for_id(self, wallet: str, service: str, kek_id: str) -> CustodianKey:
+        return self
+
+
+def test_store_reads_a_maximal_kms_blob_at_the_payload_limit(tmp_path: Any) -> None:
+    """The reader's download bound covers suite 0x0002's longest wrapped key."""
+    store = portable_creds.open_store(
+        f"local://{tmp_path}/data",
+        wallet=random_wallet(),
+        keys=_LongWrapCustodian(),
+        home=tmp_path,
+        max_payload=1024,
+    )
+    store.put("big", b"x" * 1024)
+    assert store.get("big").reveal() == b"x" * 1024
