@@ -111,3 +111,39 @@ def test_store_reads_a_maximal_kms_blob_at_the_payload_limit(tmp_path: Any) -> N
     )
     store.put("big", b"x" * 1024)
     assert store.get("big").reveal() == b"x" * 1024
+
+
+def test_kms_url_keeps_opening_root_secret_blobs_and_rewrap_moves_them(
+    moto_endpoint: str, moto_bucket: str, tmp_path: Any
+) -> None:
+    """``kms_key=`` seals with KMS; the root secret still opens older blobs until rewrapped."""
+    from ..cloud_fixtures import MOTO_KEYS, moto_url
+
+    kms: Any = boto3.client(
+        "kms",
+        endpoint_url=moto_endpoint,
+        region_name=REGION,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    arn = str(kms.create_key()["KeyMetadata"]["Arn"])
+    wallet, secret = random_wallet(), SecretKeySource(os.urandom(32))
+    common: dict[str, Any] = {"wallet": wallet, "home": tmp_path, "allow_static_tenant": True}
+    old = portable_creds.open_store(
+        moto_url(moto_endpoint, moto_bucket), keys=secret, outbox=False, **common, **MOTO_KEYS
+    )
+    old.put("a", b"alpha")
+    new = portable_creds.open_store(
+        moto_url(moto_endpoint, moto_bucket, kms_key=arn),
+        keys=secret,
+        outbox=False,
+        **common,
+        **MOTO_KEYS,
+    )
+    assert isinstance(new.keys, ChainedKeySource)
+    assert new.get("a").reveal() == b"alpha"  # opened with the root secret
+    new.put("b", b"beta")
+    assert new.rewrap() == 1
+    assert _suites(new) == {envelope.SUITE_CUSTODIAN_WRAP}
+    with pytest.raises(IntegrityError):
+        old.get("a")
