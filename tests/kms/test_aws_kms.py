@@ -201,3 +201,18 @@ def test_repr_and_errors_never_show_key_material(key_arn: str, kms: Any) -> None
     source = AwsKmsKeySource(key_arn, kms)
     assert key_arn in repr(source) and "Plaintext" not in repr(source)
     assert "key=" not in repr(source).replace("key_id=", "")
+
+
+def test_wrapped_key_naming_an_unknown_kms_key_is_an_integrity_error(
+    key_arn: str, kms: Any
+) -> None:
+    """moto answers AccessDeniedException for a ciphertext of an unknown key (AWS documents
+    IncorrectKeyException when KeyId is given): on Decrypt either is "does not open"."""
+    source = AwsKmsKeySource(key_arn, kms, read_cache=None)
+    ctx = Context("0x" + "aa" * 20, "svc", "k")
+    blob = bytearray(envelope.seal(b"v", kek=source, context=ctx))
+    header = envelope.parse_header(bytes(blob))
+    start = len(header.kek_id) + 9  # first byte of the KMS ciphertext (its key reference)
+    blob[start + 2] ^= 0x01
+    with pytest.raises(IntegrityError):
+        envelope.open_blob(bytes(blob), context=ctx, resolve_kek=lambda _: source)
