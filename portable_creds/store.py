@@ -25,7 +25,7 @@ from .errors import (
     PreconditionFailed,
     SecretNotDelivered,
 )
-from .keys import Kek, KeySource
+from .keys import KeySource, WrappingKey
 from .outbox import Outbox
 from .scoped import ClientScopedStore, Scope
 
@@ -141,7 +141,7 @@ class CredentialStore:
     def _context(self, service: str) -> envelope.Context:
         return envelope.Context(self.wallet, service, self._key(service))
 
-    def _resolver(self, service: str) -> Callable[[str], Kek]:
+    def _resolver(self, service: str) -> Callable[[str], WrappingKey]:
         return lambda kek_id: self.keys.kek_for_id(self.wallet, service, kek_id)
 
     def _emit(

@@ -3,6 +3,10 @@
 * ``moto``: storage semantics only. moto evaluates no IAM and accepts any token, so tenant
   stores use static keys and declare neither federation nor server-side isolation; the
   isolation-storage and credentials groups skip there, by design.
+* ``moto-kms``: the same as ``moto`` with custody in (moto's) AWS KMS: every tenant store
+  seals with ``AwsKmsKeySource`` (envelope suite 0x0002), so vectors, roundtrip,
+  isolation-crypto and integrity run with KMS-wrapped data keys and moto's encryption-context
+  binding. moto evaluates no key policy.
 * ``rgw``: everything. A local Ceph RGW and OIDC issuer are started, the provisioner applies the
   default RGW deployment (``role-per-tenant``) for the run's prefix and onboards each tenant
   (one role per wallet and prefix), and tenant stores are
@@ -32,7 +36,11 @@ REGION = "us-east-1"
 
 class S3Harness(Harness):
     driver = "s3"
-    targets: ClassVar[tuple[str, ...]] = ("moto", "rgw")
+    targets: ClassVar[tuple[str, ...]] = ("moto", "moto-kms", "rgw")
+
+    @property
+    def _moto(self) -> bool:
+        return self.target in ("moto", "moto-kms")
 
     @classmethod
     def unavailable_reason(cls, target: str) -> str | None:
@@ -42,7 +50,7 @@ class S3Harness(Harness):
             missing = missing_binaries()
             if missing:
                 return f"Ceph binaries missing ({', '.join(missing)}): {INSTALL_HINT}"
-        if target == "moto":
+        if target in ("moto", "moto-kms"):
             try:
                 import moto.server  # noqa: F401
             except ImportError:
@@ -53,7 +61,7 @@ class S3Harness(Harness):
     def setup(self) -> None:
         self._stop: list[Any] = []
         self._onboarded: set[tuple[str, str]] = set()
-        if self.target == "moto":
+        if self._moto:
             self._setup_moto()
         else:
             self._setup_rgw()
@@ -82,6 +90,20 @@ class S3Harness(Harness):
             aws_access_key_id="testing",
             aws_secret_access_key="testing",
         ).create_bucket(Bucket=self._bucket)
+        if self.target == "moto-kms":
+            self._setup_kms()
+
+    def _setup_kms(self) -> None:
+        from .clients import static_credentials
+        from .kms import AwsKmsKeySource, kms_client
+        from .settings import parse_settings
+
+        settings = parse_settings(
+            StoreTarget(url=self._admin_url(), wallet=None, options=self._admin_keys)
+        )
+        client = kms_client(settings, static_credentials(settings))
+        arn = client.create_key(Description="portable-creds conformance")["KeyMetadata"]["Arn"]
+        self.keys = AwsKmsKeySource(str(arn), client)
 
     def _setup_rgw(self) -> None:
         from .admin.policies import Deployment
@@ -136,7 +158,7 @@ class S3Harness(Harness):
         return f"s3://{self._bucket}?region={REGION}&endpoint={self._endpoint}"
 
     def url(self, prefix: str | None = None) -> str:
-        if self.target == "moto":
+        if self._moto:
             return self._admin_url()
         d = self._deployment_for(prefix or self.context.prefix)
         return f"{self._admin_url()}&role_arn={d.role_arn}"
@@ -147,7 +169,7 @@ class S3Harness(Harness):
         import portable_creds
 
         options: dict[str, Any] = {}
-        if self.target == "moto":
+        if self._moto:
             options = {**self._admin_keys, "allow_static_tenant": True}
         return portable_creds.open_store(
             self.url(prefix),
@@ -161,7 +183,7 @@ class S3Harness(Harness):
         )
 
     def open_store(self, wallet: str, *, prefix: str) -> CredentialStore:
-        if self.target == "moto":
+        if self._moto:
             return self._open(wallet, prefix, None)
         w = wallet.lower()
         if (w, prefix) not in self._onboarded:

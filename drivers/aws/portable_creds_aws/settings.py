@@ -25,6 +25,8 @@ from portable_creds.errors import ConfigurationError
 from portable_creds.httpclient import reject_userinfo
 from portable_creds.params import float_param, int_param
 
+from .kms_settings import KMS_PARAMS, KmsSettings, parse_kms_settings
+
 Addressing = Literal["path", "virtual", "auto"]
 
 _BUCKET_RE = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
@@ -54,6 +56,7 @@ KNOWN_PARAMS = frozenset(
         "etag",
         "session_name",
     }
+    | KMS_PARAMS
 )
 DEFAULT_REGION = "us-east-1"
 DEFAULT_DURATION = 3600
@@ -87,6 +90,8 @@ class S3Settings:
     """(advisory, mandatory) seconds before expiry; ``None`` scales them to ``duration``."""
     role_arn_source: str = "role_arn"
     """Where ``role_arn`` came from (the URL parameter or ``AWS_ROLE_ARN``), for messages."""
+    kms: KmsSettings | None = None
+    """``kms_key=...``: custody of the data keys in AWS KMS (kms_settings.py)."""
 
     @property
     def federated(self) -> bool:
@@ -218,6 +223,7 @@ def parse_settings(target: StoreTarget) -> S3Settings:
         time_fetcher=fetcher if callable(fetcher) else None,
         refresh_windows=windows,
         role_arn_source=role_source,
+        kms=parse_kms_settings(params, _endpoint(params.get("kms_endpoint"), "kms_endpoint")),
     )
 
 
