@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from .secret_key import SecretKeySource
     from .store import CredentialStore, Secret
 
+#: The distribution's version; pyproject.toml reads it from here (the one place it is written).
 __version__ = "0.1.0"
 
 _LAZY = {
