@@ -48,6 +48,11 @@ examples:
 """
 
 
+#: The documentation site (the same URL as ``Documentation`` in pyproject's ``project.urls``):
+#: the help must not point at files of a checkout, which no wheel contains.
+DOCS_URL = "https://portable-creds.github.io/portable-creds/"
+
+
 def _load_modules() -> list[ModuleType]:
     modules = []
     for name in COMMAND_MODULES:
@@ -74,7 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog=_common.PROG,
         description=DESCRIPTION,
         epilog=_common.exit_code_epilog()
-        + "\n\nDocumentation: README.md and docs/ (format, conformance, aws, tencent).",
+        + f"\n\nDocumentation: {DOCS_URL} (user guide, API reference, format)",
         formatter_class=_common.formatter(),
         parents=[_common.global_options()],
     )
