@@ -21,8 +21,24 @@ $(STAMP): $(PYPROJECTS)
 
 venv: $(STAMP)
 
-demo: $(STAMP)
-	$(VENV)/bin/portable-creds demo
+# The demo needs the runtime core only: its own small venv (no dev tools, no cloud SDKs). When
+# this python's pip can install into another interpreter (pip >= 22.3), the venv is created
+# without a pip of its own, which halves the set-up time.
+DEMO_VENV  := .venv-demo
+DEMO_STAMP := $(DEMO_VENV)/.installed
+
+$(DEMO_STAMP): pyproject.toml
+	rm -rf $(DEMO_VENV)
+	if $(PYTHON) -m pip --python $(PYTHON) --version >/dev/null 2>&1; then \
+	  $(PYTHON) -m venv --without-pip $(DEMO_VENV) && \
+	  $(PYTHON) -m pip --python $(DEMO_VENV)/bin/python install -q -e .; \
+	else \
+	  $(PYTHON) -m venv $(DEMO_VENV) && $(DEMO_VENV)/bin/python -m pip install -q -e .; \
+	fi
+	touch $(DEMO_STAMP)
+
+demo: $(DEMO_STAMP)
+	$(DEMO_VENV)/bin/portable-creds demo
 
 # The test command of the README and of CI: unit/integration tests, then the conformance runs.
 test: $(STAMP) test-deps
@@ -73,4 +89,4 @@ stress: $(STAMP)
 	    tests/evidence/test_properties.py
 
 clean:
-	rm -rf $(VENV) build .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) $(DEMO_VENV) build site .mypy_cache .ruff_cache .pytest_cache
