@@ -275,18 +275,39 @@ def setting(
     return resolve(args, environ)[name].value
 
 
+def _edit(path: Path) -> Any:
+    """The file as a ``tomlkit`` document, which round-trips comments, order and formatting:
+    ``config set`` must change one value, not rewrite the file the user annotated."""
+    import tomlkit
+
+    load(path)  # validates (and reports a broken file) exactly as every reader does
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return tomlkit.document()
+    return tomlkit.parse(text)
+
+
 def set_value(path: Path, key: str, value: str, *, profile: str = DEFAULT_PROFILE) -> None:
-    """Write one setting into a profile. The file is 0600 (it may hold tokens), its dir 0700."""
-    import tomli_w
+    """Write one setting into a profile. The file is 0600 (it may hold tokens), its dir 0700.
+
+    Everything else in the file (comments, other profiles, order) is kept as it was.
+    """
+    import tomlkit
 
     if key not in KEYS_BY_NAME:
         raise ConfigurationError(f"unknown setting {key!r}; known: {', '.join(KEYS_BY_NAME)}")
     if not profile or any(c in profile for c in "[]. \"'"):
         raise ConfigurationError(f"invalid profile name {profile!r}: use letters, digits, - and _")
     value = _check_value(key, value)
-    doc = load(path)
-    doc.setdefault("profiles", {}).setdefault(profile, {})[key] = value
-    _write_private(path, tomli_w.dumps(doc).encode())
+    doc = _edit(path)
+    if "profiles" not in doc:
+        doc["profiles"] = tomlkit.table(is_super_table=True)
+    profiles = doc["profiles"]
+    if profile not in profiles:
+        profiles[profile] = tomlkit.table()
+    profiles[profile][key] = value
+    _write_private(path, tomlkit.dumps(doc).encode())
 
 
 def _check_value(key: str, value: str) -> str:
@@ -313,14 +334,15 @@ def _check_value(key: str, value: str) -> str:
 
 
 def unset_value(path: Path, key: str, *, profile: str = DEFAULT_PROFILE) -> bool:
-    import tomli_w
+    """Remove one setting from a profile; ``False`` if it was not set. Keeps the rest as is."""
+    import tomlkit
 
-    doc = load(path)
+    doc = _edit(path)
     table = doc.get("profiles", {}).get(profile, {})
     if key not in table:
         return False
     del table[key]
-    _write_private(path, tomli_w.dumps(doc).encode())
+    _write_private(path, tomlkit.dumps(doc).encode())
     return True
 
 

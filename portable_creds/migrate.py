@@ -398,7 +398,7 @@ def _one(
     if dry_run:
         return item(WOULD_MIGRATE, "in place" if replace_foreign else "")
     try:
-        dest.put(entry.service, plaintext)
+        dest.put(entry.service, plaintext, allow_empty=True)  # copy what the source holds
     except PortableCredsError as exc:
         return item(FAILED, f"writing the destination failed: {exc}")
     try:

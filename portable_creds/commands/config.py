@@ -1,4 +1,4 @@
-"""``config show|set|unset|path|profiles``, plus the global ``--config`` / ``--profile`` options.
+"""``config show|get|set|unset|path|profiles``, and the global ``--config`` / ``--profile``.
 
 Profiles plug into the CLI's settings resolution as the layer between environment variables
 and defaults (``settings_layer``), so every command honours them.
@@ -67,6 +67,25 @@ def register(subparsers: Any) -> None:
         ),
     )
     show.set_defaults(func=cmd_show)
+
+    gt = _common.add_command(
+        sub,
+        "get",
+        help="print the value of KEY as commands resolve it",
+        description=(
+            "Print KEY's effective value (flag > environment > profile > default), the value\n"
+            "every command uses, and nothing else. Exits 3 (not-found) if it has none.\n"
+            "Tokens are masked unless --reveal."
+        ),
+        epilog=(
+            "examples:\n"
+            "  portable-creds config get backend\n"
+            "  portable-creds --profile work config get wallet --json"
+        ),
+    )
+    gt.add_argument("key", metavar="KEY")
+    gt.add_argument("--reveal", action="store_true", help="print a token unmasked")
+    gt.set_defaults(func=cmd_get)
 
     st = _common.add_command(
         sub,
@@ -150,6 +169,31 @@ def cmd_show(args: argparse.Namespace) -> int:
     for key, v in values.items():
         shown = v.shown()
         out.write(f"{key:<{width}}  {shown if shown is not None else '-':<40}  ({v.source})\n")
+    return 0
+
+
+def cmd_get(args: argparse.Namespace) -> int:
+    from .. import config
+
+    if args.key not in config.KEYS_BY_NAME:
+        _common.fail(
+            f"unknown setting {args.key!r}; known: {', '.join(config.KEYS_BY_NAME)}",
+            code="configuration",
+        )
+    v = config.resolve(args)[args.key]
+    if v.value is None:
+        _common.fail(
+            f"{args.key} is not set (no flag, environment variable, profile value or default); "
+            f"set it with 'portable-creds config set {args.key} VALUE'",
+            code="not-found",
+        )
+    shown = v.value if _common.flag(args, "reveal") else v.shown()
+    if _common.flag(args, "json"):
+        _common.print_json(
+            {"key": args.key, "value": shown, "source": v.source, "secret": v.secret}
+        )
+    else:
+        sys.stdout.write(f"{shown}\n")
     return 0
 
 

@@ -52,7 +52,10 @@ class S3Harness(Harness):
             try:
                 import moto.server  # noqa: F401
             except ImportError:
-                return "moto[server] is not installed: pip install 'portable-creds-aws[conformance]'"
+                return (
+                    "moto[server] is not installed: "
+                    "pip install 'portable-creds-aws[conformance]'"
+                )
         return None
 
     # ------------------------------------------------------------------ lifecycle
