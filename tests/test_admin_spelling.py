@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 
 import pytest
-
 from portable_creds_aws.admin.cli import build_parser as s3_parser
 from portable_creds_tencent.admin import _parser as cos_parser
 
