@@ -8,7 +8,7 @@ PYPROJECTS := pyproject.toml drivers/aws/pyproject.toml drivers/tencent/pyprojec
 PKGS   := portable_creds drivers/aws/portable_creds_aws drivers/tencent/portable_creds_tencent \
           conformance/portable_creds_conformance examples/sqlite-driver/portable_creds_sqlite
 
-.PHONY: all venv demo test test-deps unit lint conformance bench fuzz stress clean
+.PHONY: all venv demo docs test test-deps unit lint conformance bench fuzz stress clean
 
 all: lint test
 
@@ -39,6 +39,17 @@ $(DEMO_STAMP): pyproject.toml
 
 demo: $(DEMO_STAMP)
 	$(DEMO_VENV)/bin/portable-creds demo
+
+# The documentation site (user guide + API reference from the docstrings) into site/.
+# --strict: a broken link, a missing page or an unresolvable reference fails the build.
+DOCS_STAMP := $(VENV)/.docs-installed
+
+$(DOCS_STAMP): $(STAMP) pyproject.toml
+	$(PY) -m pip install -q -e '.[docs]'
+	touch $(DOCS_STAMP)
+
+docs: $(DOCS_STAMP)
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict  # not --quiet: it hides the warnings --strict counts
 
 # The test command of the README and of CI: unit/integration tests, then the conformance runs.
 test: $(STAMP) test-deps
