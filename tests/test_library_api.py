@@ -55,3 +55,25 @@ def test_not_found_names_the_credential_not_the_storage_layout(store: Credential
         message = str(info.value)
         assert message == f"no credential 'absent' for wallet {WALLET}"
         assert "credentials/" not in message and ".enc" not in message and "bots" not in message
+
+
+def test_the_errors_page_maps_every_class_to_its_exit_code() -> None:
+    """docs/reference/errors.md's table is the real mapping (exit code, name, classes)."""
+    import re
+    from pathlib import Path
+
+    page = (Path(__file__).resolve().parents[1] / "docs" / "reference" / "errors.md").read_text()
+    rows = re.findall(r"^\|\s*(\d+)\s*\|\s*`([a-z-]+)`\s*\|(.*)\|$", page, re.M)
+    assert rows
+    seen = set()
+    for code, name, classes in rows:
+        assert errors.EXIT_CODES[name] == int(code)
+        for cls_name in re.findall(r"`(\w+)`", classes):
+            cls = getattr(errors, cls_name)
+            seen.add(cls_name)
+            if cls is not errors.SecretNotDelivered:  # carries its cause's code
+                assert cls.exit_code == int(code), cls_name
+    assert seen == {n for n in portable_creds.__all__
+                    if isinstance(getattr(portable_creds, n), type)
+                    and issubclass(getattr(portable_creds, n), errors.PortableCredsError)
+                    and n != "PortableCredsError"}
