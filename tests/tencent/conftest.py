@@ -14,7 +14,12 @@ from portable_creds_tencent.admin import Deployment, Provisioner
 from portable_creds_tencent.cos_store import CosObjectStore
 from portable_creds_tencent.driver import CosDriver
 from portable_creds_tencent.settings import StaticKeys, parse_settings
-from portable_creds_tencent.testing import AccessKey, TencentDouble, TestIdentityProvider
+from portable_creds_tencent.testing import (
+    AccessKey,
+    TencentDouble,
+    TestIdentityProvider,
+    contract,
+)
 
 from portable_creds.driver import StoreTarget
 
@@ -31,10 +36,38 @@ def idp() -> TestIdentityProvider:
     return TestIdentityProvider(ISSUER)
 
 
+def contract_problems(d: TencentDouble) -> list[str]:
+    """Every call the double answered during a test, checked against the SDK's models."""
+    out: list[str] = []
+    for ex in list(d.api.exchanges):
+        out += contract.request_violations(ex.service, ex.action, ex.params)
+        out += contract.response_violations(ex.service, ex.action, ex.response)
+    return out
+
+
 @pytest.fixture
 def double() -> Iterator[TencentDouble]:
     with TencentDouble() as d:
         yield d
+        # Whatever a test did, the double's requests and responses stayed within the SDK's
+        # models (tests/tencent/test_fidelity_contract.py explains the contract).
+        assert contract_problems(d) == []
+
+
+@pytest.fixture
+def double_factory() -> Iterator[Callable[..., TencentDouble]]:
+    """Doubles with non-default settings (e.g. a small ``role_quota``), stopped afterwards."""
+    started: list[TencentDouble] = []
+
+    def make(**kwargs: Any) -> TencentDouble:
+        d = TencentDouble(**kwargs).start()
+        started.append(d)
+        return d
+
+    yield make
+    for d in started:
+        d.stop()
+    assert [p for d in started for p in contract_problems(d)] == []
 
 
 @attrs.frozen
@@ -61,6 +94,7 @@ class Env:
         wallet: str,
         mode: str = "role-per-tenant",
         token: Callable[[], str] | None = None,
+        url_extra: str = "",
         **options: Any,
     ) -> CosObjectStore:
         if mode == "token-vendor":
@@ -69,6 +103,7 @@ class Env:
             options.setdefault("secret_key", self.vendor.secret_key)
         else:
             url = f"{self.url}&mode={mode}"
+        url += url_extra
         target = StoreTarget(
             url=url, wallet=wallet, token=token or self.token_for(wallet), options=options
         )

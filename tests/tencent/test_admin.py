@@ -10,18 +10,22 @@ import os
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 from pathlib import Path
 
+import attrs
 import pytest
 from portable_creds_tencent import admin
 from portable_creds_tencent.driver import CosDriver
 from portable_creds_tencent.settings import StaticKeys
+from portable_creds_tencent.testing import TencentDouble, TestIdentityProvider
 from tencentcloud.cam.v20190116 import models as cam_models
+from tencentcloud.common.exception.tencent_cloud_sdk_exception import TencentCloudSDKException
 
 from portable_creds.errors import ConfigurationError
 
 from . import sdk
-from .conftest import AUDIENCE, ISSUER, WALLET_A, WALLET_B, Env, key
+from .conftest import AUDIENCE, ISSUER, WALLET_A, WALLET_B, Env, key, make_env
 
 
 @pytest.fixture
@@ -93,7 +97,7 @@ def test_render_documents(env: Env, config: Path) -> None:
         "oidc:sub": [WALLET_A],
     }
     base = f"qcs::cos:{env.double.region}:uid/{env.double.appid}:{env.bucket}/"
-    objects, listing = role["Policy"]["statement"]
+    objects, listing, exact, versioning = role["Policy"]["statement"]
     assert objects["resource"] == [f"{base}bots/{WALLET_A}/*"]
     assert set(objects["action"]) == {
         "name/cos:PutObject",
@@ -102,7 +106,24 @@ def test_render_documents(env: Env, config: Path) -> None:
         "name/cos:DeleteObject",
     }
     assert listing["action"] == ["name/cos:GetBucket"] and listing["resource"] == [base]
-    assert listing["condition"] == {"string_like": {"cos:prefix": f"bots%2F{WALLET_A}%2F*"}}
+    # The exact prefixes the store and migrate list, as COS's documented examples write them.
+    omni = __import__("portable_creds.upstream").upstream.actor_omni_hex(WALLET_A)
+    assert listing["condition"] == {
+        "string_like": {
+            "cos:prefix": [f"bots%2F{WALLET_A}%2F*", f"bots%2F{omni}%2Fcredentials%2F*"]
+        }
+    }
+    assert exact["action"] == ["name/cos:GetBucket"] and exact["resource"] == [base]
+    assert exact["condition"] == {
+        "string_equal": {
+            "cos:prefix": [
+                f"bots%2F{WALLET_A}%2F",
+                f"bots%2F{WALLET_A}%2Fcredentials%2F",
+                f"bots%2F{omni}%2Fcredentials%2F",
+            ]
+        }
+    }
+    assert versioning["action"] == ["name/cos:GetBucketVersioning"]
     vendor = doc["vendor_role"]
     assert vendor["Policy"]["statement"][0]["resource"] == [f"{base}bots/*"]
     assert vendor["TrustPolicy"]["statement"][0]["principal"] == {
@@ -204,3 +225,133 @@ def test_admin_main_dispatch_and_configuration_errors(env: Env, config: Path) ->
     missing = run(env, "render")
     assert missing.returncode == ConfigurationError.exit_code
     assert "--url" in missing.stderr
+
+
+WALLET_NEW = "0x" + "c3" * 20
+
+
+def test_onboard_a_wallet_the_account_has_never_seen(env: Env, config: Path) -> None:
+    """CAM answers GetRole on a missing role with InvalidParameter.RoleNotExist (the double
+    does too): onboarding, offboarding twice and verify must all treat it as "absent"."""
+    get = cam_models.GetRoleRequest()
+    get.RoleName = f"portable-creds-{WALLET_NEW}"
+    with pytest.raises(TencentCloudSDKException) as exc:
+        sdk.cam(env.double).GetRole(get)
+    assert exc.value.get_code() == "InvalidParameter.RoleNotExist"
+    proc = run(env, "onboard", WALLET_NEW, "--config", str(config))
+    assert proc.returncode == 0, proc.stderr
+    assert f"created role portable-creds-{WALLET_NEW}" in proc.stdout
+    store = env.open(WALLET_NEW)
+    store.put(key(WALLET_NEW), b"new")
+    assert store.get(key(WALLET_NEW)).data == b"new"
+    assert run(env, "verify", "--config", str(config)).returncode == 0
+    first = run(env, "offboard", WALLET_NEW, "--config", str(config))
+    assert first.returncode == 0, first.stderr
+    second = run(env, "offboard", WALLET_NEW, "--config", str(config))
+    assert second.returncode == 0, second.stderr
+    assert "nothing to do" in second.stdout
+    assert run(env, "verify", "--config", str(config)).returncode == 0
+
+
+def test_verify_reports_a_missing_role_instead_of_failing(env: Env, config: Path) -> None:
+    cam = sdk.cam(env.double)
+    role = "portable-creds-vendor"
+    attached = cam_models.ListAttachedRolePoliciesRequest()
+    attached.RoleName, attached.Page, attached.Rp = role, 1, 20
+    for pol in cam.ListAttachedRolePolicies(attached).List:
+        detach = cam_models.DetachRolePolicyRequest()
+        detach.PolicyId, detach.DetachRoleName = pol.PolicyId, role
+        cam.DetachRolePolicy(detach)
+    delete = cam_models.DeleteRoleRequest()
+    delete.RoleName = role
+    cam.DeleteRole(delete)
+    proc = run(env, "verify", "--config", str(config))
+    assert proc.returncode == 1, proc.stderr
+    assert f"DRIFT: role {role} is missing" in proc.stdout
+    assert run(env, "apply", "--config", str(config)).returncode == 0
+    assert run(env, "verify", "--config", str(config)).returncode == 0
+
+
+def test_drift_checks_compare_documents_by_meaning(env: Env, config: Path) -> None:
+    """The double hands documents back the way CAM/COS do (one-item lists collapsed,
+    capitalised COS keys, rewritten principals): verify stays clean, apply rewrites nothing."""
+    get = cam_models.GetRoleRequest()
+    get.RoleName = f"portable-creds-{WALLET_A}"
+    stored = json.loads(sdk.cam(env.double).GetRole(get).RoleInfo.PolicyDocument)
+    assert stored["statement"][0]["action"] == "name/sts:AssumeRoleWithWebIdentity"
+    bp = json.loads(sdk.root_cos(env.double).get_bucket_policy(Bucket=env.bucket)["Policy"])
+    assert "Statement" in bp and "statement" not in bp
+    assert run(env, "verify", "--config", str(config)).returncode == 0
+    again = run(env, "apply", "--config", str(config))
+    assert "updated" not in again.stdout
+    assert run(env, "onboard", WALLET_A, "--config", str(config)).stdout.strip() == "nothing to do"
+
+
+def test_a_versioned_bucket_is_reported_by_apply_and_verify(env: Env, config: Path) -> None:
+    assert env.open(WALLET_A).capabilities.create_only
+    sdk.root_cos(env.double).put_bucket_versioning(Bucket=env.bucket, Status="Enabled")
+    applied = run(env, "apply", "--config", str(config))
+    assert applied.returncode == 1
+    assert "PROBLEM: bucket" in applied.stdout and "versioning Enabled" in applied.stdout
+    verified = run(env, "verify", "--config", str(config))
+    assert verified.returncode == 1 and "x-cos-forbid-overwrite" in verified.stdout
+    # Suspending does not help: the bucket has had versioning.
+    sdk.root_cos(env.double).put_bucket_versioning(Bucket=env.bucket, Status="Suspended")
+    store = env.open(WALLET_A)
+    assert store.capabilities.create_only is False and store.versioned is True
+    store.put(key(WALLET_A), b"first")
+    with pytest.raises(ConfigurationError, match="versioning"):
+        store.put(key(WALLET_A), b"second", if_none_match=True)
+    assert store.get(key(WALLET_A)).data == b"first"
+
+
+def test_role_quota_warns_near_and_refuses_beyond(
+    double_factory: Callable[..., TencentDouble], idp: TestIdentityProvider
+) -> None:
+    double = double_factory(role_quota=6)
+    env = make_env(double, idp)  # vendor role + 2 tenants = 3 roles
+    d = attrs.evolve(env.deployment, role_quota=5)
+    prov = admin.Provisioner(d, StaticKeys(double.root.secret_id, double.root.secret_key))
+    assert prov.onboard("0x" + "01" * 20)  # 4 of 5: at the warning threshold
+    assert prov.warnings and "token-vendor" in prov.warnings[0]
+    assert prov.verify() == [] and prov.warnings
+    prov.onboard("0x" + "02" * 20)  # 5 of 5
+    with pytest.raises(ConfigurationError, match="token-vendor"):
+        prov.onboard("0x" + "03" * 20)
+    # If the real quota is lower than configured, CAM's InvalidParameter.RoleFull says so.
+    loose = admin.Provisioner(
+        attrs.evolve(d, role_quota=100), StaticKeys(double.root.secret_id, double.root.secret_key)
+    )
+    loose.onboard("0x" + "03" * 20)  # 6 of the double's 6
+    with pytest.raises(ConfigurationError, match="role quota"):
+        loose.onboard("0x" + "04" * 20)
+
+
+def test_doctor_warns_near_the_role_quota_and_fails_on_a_versioned_bucket(
+    env: Env, config: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``portable-creds doctor``'s drift check runs ``admin cos verify``: the quota warning and
+    the versioning problem reach it."""
+    import argparse
+
+    from portable_creds.commands import doctor
+
+    cfg = json.loads(config.read_text())
+    cfg["role-quota"] = 3  # vendor role + two tenants: 100 % in use
+    config.write_text(json.dumps(cfg))
+    monkeypatch.setenv("PORTABLE_CREDS_ADMIN_VERIFY", f"--config {config}")
+    monkeypatch.setenv("TENCENTCLOUD_SECRET_ID", env.double.root.secret_id)
+    monkeypatch.setenv("TENCENTCLOUD_SECRET_KEY", env.double.root.secret_key)
+
+    def drift_check() -> dict[str, str]:
+        cl = doctor.Checklist()
+        doctor._drift_check(cl, argparse.Namespace(), env.url)
+        return cl.checks[-1]
+
+    check = drift_check()
+    assert check["status"] == doctor.WARN, check
+    assert "3 of the account's 3 CAM roles" in check["detail"]
+    assert "token-vendor" in check["detail"]
+    sdk.root_cos(env.double).put_bucket_versioning(Bucket=env.bucket, Status="Enabled")
+    check = drift_check()
+    assert check["status"] == doctor.FAIL and "versioning" in check["detail"], check

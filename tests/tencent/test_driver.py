@@ -69,12 +69,12 @@ def test_isolation_is_enforced_by_the_doubles_cam(env: Env, mode: str) -> None:
     assert env.double.object_keys(env.bucket) == sorted([key(WALLET_A), key(WALLET_B)])
 
 
-def test_token_vendor_scopes_each_session_and_tags_it(env: Env) -> None:
+def test_token_vendor_scopes_each_session_without_tags_by_default(env: Env) -> None:
     env.open(WALLET_A, "token-vendor").put(key(WALLET_A), b"x")
     session = env.double.issued_sessions[-1]
     assert session.via == "AssumeRole"
     assert session.role.name == "portable-creds-vendor"
-    assert session.tags == (("portable-creds-wallet", WALLET_A),)
+    assert session.tags == ()
     assert f"bots/{WALLET_A}/*" in (session.session_policy_text or "")
     assert WALLET_B not in (session.session_policy_text or "")
 

@@ -44,7 +44,7 @@ def test_tenants_get_scoped_credentials_over_http(env: Env, vendor_server: Vendo
     with pytest.raises(AccessDenied):
         list(a.list("bots/"))
     assert a.get(key(WALLET_A)).data == b"a"
-    assert env.double.issued_sessions[-1].tags == (("portable-creds-wallet", WALLET_B),)
+    assert env.double.issued_sessions[-1].tags == ()  # session_tags is off by default
 
 
 def test_vendor_service_refusals_are_typed(env: Env, vendor_server: VendorServer) -> None:
@@ -70,3 +70,15 @@ def test_vendor_url_must_be_https_off_loopback() -> None:
     with pytest.raises(ConfigurationError):
         HttpVendor("http://vendor.example.com")
     assert HttpVendor("https://vendor.example.com").url.endswith("/v1/credentials")
+
+
+def test_a_scope_too_large_for_one_session_is_a_configuration_error_over_http(
+    env: Env, vendor_server: VendorServer
+) -> None:
+    """Refused by the vendor before STS, and reported as such (not retried as a 5xx)."""
+    store = tenant(env, vendor_server, WALLET_A)
+    many = [key(WALLET_A, f"service-number-{i:02d}") for i in range(40)]
+    api_calls = env.double.stats["api"]
+    with pytest.raises(ConfigurationError, match="safe bound"):
+        store.scoped(many, read_only=True).get(many[0])
+    assert env.double.stats["api"] == api_calls

@@ -26,10 +26,21 @@ from portable_creds.names import tenant_prefix, validate_wallet
 
 from . import policies
 from .errors import cos_error, tencent_code
+from .policy_compare import same_policy
 from .settings import CosSettings, StaticKeys, parse_settings, static_keys
 from .tcapi import TcApi
 
 T = TypeVar("T")
+
+ROLE_QUOTA = 1000
+"""CAM roles per root account: https://intl.cloud.tencent.com/document/product/598/10609
+("Number of roles under one root account: 1000"). Quotas can be raised on request, hence
+the ``role-quota`` option. role-per-tenant uses one role per wallet."""
+QUOTA_WARN = 0.8
+"""Warn once this share of the role quota is in use."""
+ROLE_NOT_EXIST = "InvalidParameter.RoleNotExist"
+"""What CAM answers GetRole/DeleteRole/AttachRolePolicy/UpdateAssumeRolePolicy/... for a role
+that does not exist: the only "role does not exist" code in cam/v20190116/errorcodes.py."""
 
 
 @attrs.frozen
@@ -47,6 +58,8 @@ class Deployment:
     require_tls: bool = True
     allowed_cidrs: tuple[str, ...] = ()
     session_duration: int = 43200
+    session_tags: bool = False
+    role_quota: int = ROLE_QUOTA
 
     @property
     def ref(self) -> policies.BucketRef:
@@ -93,7 +106,9 @@ class Deployment:
         name = self.settings.vendor_role
         return {
             "RoleName": name,
-            "TrustPolicy": policies.vendor_trust_policy(list(self.vendor_principals)),
+            "TrustPolicy": policies.vendor_trust_policy(
+                list(self.vendor_principals), session_tags=self.session_tags
+            ),
             "PolicyName": f"{name}-policy",
             "Policy": policies.vendor_policy(self.ref, self.settings.prefix),
             "SessionDuration": self.session_duration,
@@ -147,6 +162,8 @@ class Provisioner:
 
     def __init__(self, deployment: Deployment, keys: StaticKeys) -> None:
         self.d = deployment
+        self.warnings: list[str] = []
+        """Set by ``verify``: not drift, but worth an operator's attention (quota)."""
         s = deployment.settings
         self.cam = TcApi(
             "cam",
@@ -180,16 +197,50 @@ class Provisioner:
     def _get_role(self, name: str) -> dict[str, Any] | None:
         try:
             info = self.cam.call("GetRole", {"RoleName": name})["RoleInfo"]
-            return dict(info)
+            return info if isinstance(info, dict) else None
         except NotFound:
             return None
         except ConfigurationError as exc:
-            if tencent_code(exc) in (
-                "ResourceNotFound.RoleNotExist",
-                "ResourceNotFound.RoleNotFound",
-            ):
+            if tencent_code(exc) == ROLE_NOT_EXIST:
                 return None
             raise
+
+    def _call_unless_role_gone(self, action: str, params: dict[str, Any]) -> bool:
+        """``action`` on a role that may have vanished meanwhile (a concurrent offboard):
+        False if CAM says the role does not exist, so offboarding twice is not an error."""
+        try:
+            self.cam.call(action, params)
+        except ConfigurationError as exc:
+            if tencent_code(exc) == ROLE_NOT_EXIST:
+                return False
+            raise
+        return True
+
+    def role_count(self) -> int:
+        """Roles in the account (one ``DescribeRoleList`` call of one item: O(1))."""
+        resp = self.cam.call("DescribeRoleList", {"Page": 1, "Rp": 1})
+        return int(resp.get("TotalNum") or 0)
+
+    def quota_problems(self, count: int | None = None) -> list[str]:
+        """A warning once ``QUOTA_WARN`` of the role quota is used (role-per-tenant)."""
+        count = self.role_count() if count is None else count
+        quota = self.d.role_quota
+        if count < quota * QUOTA_WARN:
+            return []
+        return [
+            f"{count} of the account's {quota} CAM roles are in use (role-per-tenant uses one "
+            "per wallet); beyond the quota onboarding fails: raise the quota with Tencent or "
+            "move to mode=token-vendor (one role for every tenant)"
+        ]
+
+    def _check_quota(self) -> None:
+        count = self.role_count()
+        if count >= self.d.role_quota:
+            raise ConfigurationError(
+                f"cannot onboard: the account already has {count} CAM roles, the quota is "
+                f"{self.d.role_quota} (role-per-tenant needs one per wallet); use "
+                "mode=token-vendor, or raise the quota with Tencent and pass --role-quota"
+            )
 
     def _find_policy(self, name: str) -> int | None:
         page = 1
@@ -210,6 +261,8 @@ class Provisioner:
         doc = json.dumps(spec["Policy"])
         role = self._get_role(spec["RoleName"])
         if role is None:
+            if spec["RoleName"] != self.d.settings.vendor_role:
+                self._check_quota()
             self.cam.call(
                 "CreateRole",
                 {
@@ -220,7 +273,7 @@ class Provisioner:
                 },
             )
             done.append(f"created role {spec['RoleName']}")
-        elif json.loads(role["PolicyDocument"]) != spec["TrustPolicy"]:
+        elif not same_policy(role.get("PolicyDocument"), spec["TrustPolicy"]):
             self.cam.call(
                 "UpdateAssumeRolePolicy", {"RoleName": spec["RoleName"], "PolicyDocument": trust}
             )
@@ -240,7 +293,7 @@ class Provisioner:
             done.append(f"created policy {spec['PolicyName']}")
         else:
             current = self.cam.call("GetPolicy", {"PolicyId": pid})
-            if json.loads(current["PolicyDocument"]) != spec["Policy"]:
+            if not same_policy(current.get("PolicyDocument"), spec["Policy"]):
                 self.cam.call("UpdatePolicy", {"PolicyId": pid, "PolicyDocument": doc})
                 done.append(f"updated policy {spec['PolicyName']}")
         attached = self.cam.call(
@@ -289,7 +342,9 @@ class Provisioner:
         return done
 
     def onboard(self, wallet: str) -> list[str]:
-        return self._ensure_role(self.d.tenant_role(wallet))
+        done = self._ensure_role(self.d.tenant_role(wallet))
+        self.warnings = self.quota_problems() if done else []
+        return done
 
     def offboard(self, wallet: str, *, delete_data: bool = False) -> list[str]:
         spec = self.d.tenant_role(wallet)
@@ -297,14 +352,18 @@ class Provisioner:
         pid = self._find_policy(spec["PolicyName"])
         if self._get_role(spec["RoleName"]) is not None:
             if pid is not None:
-                self.cam.call(
+                self._call_unless_role_gone(
                     "DetachRolePolicy", {"PolicyId": pid, "DetachRoleName": spec["RoleName"]}
                 )
-            self.cam.call("DeleteRole", {"RoleName": spec["RoleName"]})
-            done.append(f"deleted role {spec['RoleName']}")
+            if self._call_unless_role_gone("DeleteRole", {"RoleName": spec["RoleName"]}):
+                done.append(f"deleted role {spec['RoleName']}")
         if pid is not None:
-            self.cam.call("DeletePolicy", {"PolicyId": [pid]})
-            done.append(f"deleted policy {spec['PolicyName']}")
+            try:
+                self.cam.call("DeletePolicy", {"PolicyId": [pid]})
+                done.append(f"deleted policy {spec['PolicyName']}")
+            except NotFound:
+                pass  # deleted by a concurrent offboard
+
         if delete_data:
             prefix = tenant_prefix(wallet, self.d.settings.prefix)
             bucket = self.d.settings.bucket
@@ -345,13 +404,13 @@ class Provisioner:
         if role is None:
             return [f"role {spec['RoleName']} is missing"]
         drift = []
-        if json.loads(role["PolicyDocument"]) != spec["TrustPolicy"]:
+        if not same_policy(role.get("PolicyDocument"), spec["TrustPolicy"]):
             drift.append(f"role {spec['RoleName']} trust policy differs")
         pid = self._find_policy(spec["PolicyName"])
         if pid is None:
             return [*drift, f"policy {spec['PolicyName']} is missing"]
-        doc = json.loads(self.cam.call("GetPolicy", {"PolicyId": pid})["PolicyDocument"])
-        if doc != spec["Policy"]:
+        doc = self.cam.call("GetPolicy", {"PolicyId": pid}).get("PolicyDocument")
+        if not same_policy(doc, spec["Policy"]):
             drift.append(f"policy {spec['PolicyName']} document differs")
         attached = self.cam.call(
             "ListAttachedRolePolicies", {"RoleName": spec["RoleName"], "Page": 1, "Rp": 200}
@@ -364,6 +423,10 @@ class Provisioner:
         return drift
 
     def onboarded_wallets(self) -> list[str]:
+        return self._roles()[0]
+
+    def _roles(self) -> tuple[list[str], int]:
+        """(wallets with a tenant role, number of roles in the account)."""
         prefix = self.d.settings.role_prefix
         wallets = []
         page = 1
@@ -377,9 +440,25 @@ class Provisioner:
                         wallets.append(validate_wallet(rest))
                     except PortableCredsError:
                         continue
-            if page * 200 >= int(resp.get("TotalNum") or 0):
-                return wallets
+            total = int(resp.get("TotalNum") or 0)
+            if page * 200 >= total:
+                return wallets, total
             page += 1
+
+    def versioning_problems(self) -> list[str]:
+        """A bucket that has (or ever had) versioning: COS reportedly ignores
+        ``x-cos-forbid-overwrite`` there, so create-only writes are not atomic."""
+        bucket = self.d.settings.bucket
+        got = self._cos("GET ?versioning", lambda: self.cos.get_bucket_versioning(Bucket=bucket))
+        status = str((got or {}).get("Status") or "") if isinstance(got, dict) else ""
+        if status in ("Enabled", "Suspended"):
+            return [
+                f"bucket {bucket} has versioning {status}: COS ignores x-cos-forbid-overwrite "
+                "on a bucket that ever had versioning, so create-only writes are not atomic "
+                "(the driver stops declaring create_only); use a bucket that never had "
+                "versioning"
+            ]
+        return []
 
     def verify(self) -> list[str]:
         drift: list[str] = []
@@ -391,7 +470,8 @@ class Provisioner:
         vendor = self.d.vendor_role()
         if vendor is not None:
             drift += self._role_drift(vendor)
-        for wallet in self.onboarded_wallets():
+        wallets, role_total = self._roles()
+        for wallet in wallets:
             drift += self._role_drift(self.d.tenant_role(wallet))
         bucket = self.d.settings.bucket
         want_bp = self.d.bucket_policy()
@@ -400,7 +480,7 @@ class Provisioner:
             deployed_bp: Any = json.loads(got["Policy"])
         except NotFound:
             deployed_bp = None
-        if deployed_bp != want_bp:
+        if not same_policy(deployed_bp, want_bp):
             drift.append("bucket policy differs")
         try:
             lc = self._cos("GET ?lifecycle", lambda: self.cos.get_bucket_lifecycle(Bucket=bucket))
@@ -413,6 +493,8 @@ class Provisioner:
         got_lg = lg.get("LoggingEnabled") if isinstance(lg, dict) else None
         if (want_lg or {}).get("LoggingEnabled") != (got_lg or None):
             drift.append("bucket logging differs")
+        drift += self.versioning_problems()
+        self.warnings = self.quota_problems(role_total) if wallets else []
         return drift
 
 
@@ -450,6 +532,16 @@ def _parser() -> argparse.ArgumentParser:
         help="render: print one document only (JSON or XML)",
     )
     p.add_argument("--delete-data", action="store_true", help="offboard: also delete objects")
+    p.add_argument(
+        "--session-tags",
+        action="store_true",
+        help="allow the vendor principals name/sts:TagSession (needed by session_tags=true)",
+    )
+    p.add_argument(
+        "--role-quota",
+        type=int,
+        help=f"the account's CAM role quota (default {ROLE_QUOTA}, Tencent's documented limit)",
+    )
     return p
 
 
@@ -508,6 +600,8 @@ def deployment_from_args(args: argparse.Namespace) -> Deployment:
         expire_days=opt("expire_days"),
         require_tls=not opt("no_require_tls"),
         allowed_cidrs=tuple(opt("allowed_cidr") or ()),
+        session_tags=bool(opt("session_tags")),
+        role_quota=int(opt("role_quota") or ROLE_QUOTA),
     )
 
 
@@ -540,6 +634,8 @@ def main(argv: list[str], *, stdout: TextIO | None = None, keys: StaticKeys | No
             drift = prov.verify()
             for line in drift:
                 print(f"DRIFT: {line}", file=out)
+            for line in prov.warnings:
+                print(f"WARNING: {line}", file=out)
             print(
                 "verify: OK, deployed matches rendered"
                 if not drift
@@ -547,15 +643,21 @@ def main(argv: list[str], *, stdout: TextIO | None = None, keys: StaticKeys | No
                 file=out,
             )
             return 1 if drift else 0
+        problems: list[str] = []
         if args.command == "apply":
             done = prov.apply()
+            problems = prov.versioning_problems()
         elif args.command == "onboard":
             done = prov.onboard(args.wallet)
         else:
             done = prov.offboard(args.wallet, delete_data=args.delete_data)
         for line in done or ["nothing to do"]:
             print(line, file=out)
-        return 0
+        for line in prov.warnings:
+            print(f"WARNING: {line}", file=out)
+        for line in problems:
+            print(f"PROBLEM: {line}", file=out)
+        return 1 if problems else 0
     except PortableCredsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code

@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
+import attrs
 import urllib3.exceptions
 from qcloud_cos import CosConfig, CosS3Client
 from qcloud_cos.cos_exception import CosClientError, CosServiceError
@@ -100,7 +101,7 @@ class CosObjectStore(ObjectStore):
         self._provider = provider
         self._federated = federated
         self._sleep = sleep
-        self.capabilities = Capabilities(
+        self._caps = Capabilities(
             create_only=True,
             if_match=settings.if_match,
             federation=federated,
@@ -125,6 +126,42 @@ class CosObjectStore(ObjectStore):
         self._client = CosS3Client(self._conf, retry=0)
         self._rw = _RWLock()
         self.attempts = 0
+        # Only x-cos-forbid-overwrite is reported to be ignored on versioned buckets.
+        self._versioning_known = settings.create_only != "forbid-overwrite"
+        self.versioned: bool | None = None
+        """Whether the bucket has (or had) versioning; None until looked at or if unknown."""
+
+    @property
+    def capabilities(self) -> Capabilities:
+        """Looks at the bucket's versioning once, lazily (one GET ?versioning per store): on a
+        bucket that ever had versioning, create-only writes are not atomic, so ``create_only``
+        is not declared there."""
+        if not self._versioning_known:
+            self._check_versioning()
+        return self._caps
+
+    @capabilities.setter
+    def capabilities(self, value: Capabilities) -> None:
+        self._caps = value
+
+    def _check_versioning(self) -> None:
+        bucket = self.settings.bucket
+        try:
+            got = self._call(
+                "GET ?versioning", "", lambda: self._client.get_bucket_versioning(Bucket=bucket)
+            )
+        except RemoteUnavailable:
+            return  # look again next time
+        except PortableCredsError:
+            # Not allowed to look (a policy rendered before GetBucketVersioning was granted):
+            # unknown; `admin cos verify` reports a versioned bucket from the admin side.
+            self._versioning_known = True
+            return
+        status = str(got.get("Status") or "") if isinstance(got, dict) else ""
+        self.versioned = status in ("Enabled", "Suspended")
+        if self.versioned:
+            self._caps = attrs.evolve(self._caps, create_only=False)
+        self._versioning_known = True
 
     @property
     def credentials_provider(self) -> CredentialsProvider:
@@ -149,7 +186,9 @@ class CosObjectStore(ObjectStore):
             self._rw.release_write()
 
     # the retry loop -----------------------------------------------------------------------
-    def _call(self, operation: str, key: str, fn: Callable[[], T]) -> T:
+    def _call(
+        self, operation: str, key: str, fn: Callable[[], T], *, conditional: bool = False
+    ) -> T:
         started = time.monotonic()
         attempt = 0
         refreshed = False
@@ -160,7 +199,7 @@ class CosObjectStore(ObjectStore):
             try:
                 return fn()
             except (CosServiceError, CosClientError) as exc:
-                err: PortableCredsError = cos_error(exc, operation, key)
+                err: PortableCredsError = cos_error(exc, operation, key, conditional=conditional)
             finally:
                 self._rw.release_read()
             if (
@@ -205,6 +244,12 @@ class CosObjectStore(ObjectStore):
                 )
             kwargs["IfMatch"] = if_match
         if if_none_match:
+            if not self.capabilities.create_only:
+                raise ConfigurationError(
+                    f"bucket {self.settings.bucket} has (or had) versioning: COS ignores "
+                    "x-cos-forbid-overwrite there, so a create-only put could silently "
+                    "overwrite; use a bucket that never had versioning"
+                )
             if self.settings.create_only == "if-none-match":
                 kwargs["IfNoneMatch"] = "*"
             else:
@@ -221,7 +266,7 @@ class CosObjectStore(ObjectStore):
             return str(resp.get("ETag") or expected)
 
         try:
-            return self._call("PUT", key, once)
+            return self._call("PUT", key, once, conditional=if_none_match or if_match is not None)
         except PreconditionFailed:
             if if_none_match and sent > 1:
                 # An earlier attempt may have landed before the connection dropped.

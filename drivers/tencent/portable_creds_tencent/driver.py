@@ -59,6 +59,7 @@ def build_vendor(settings: CosSettings, options: dict[str, Any]) -> TokenVendor:
         wallet_claim=settings.wallet_claim,
         duration=settings.duration,
         clock=options.get("clock") or time.time,
+        session_tags=settings.session_tags,
     )
 
 

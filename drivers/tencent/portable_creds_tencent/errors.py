@@ -48,6 +48,26 @@ def api_error(
     """A Tencent Cloud API 3.0 error (STS/CAM) as a typed error."""
     where = f"Tencent {service} {action} refused ({code})"
     rid = request_id or None
+    if code == "InternalError.GetRoleError":
+        # What AssumeRoleWithWebIdentity documents for a role that does not exist (its error
+        # list has no ResourceNotFound.*): a configuration problem, never worth a retry.
+        hint = (
+            "onboard this wallet with `portable-creds admin cos onboard WALLET` (its CAM role "
+            "does not exist), or check owner_uin/role_prefix"
+            if action == "AssumeRoleWithWebIdentity"
+            else "the CAM role does not exist; run `portable-creds admin cos apply` or check "
+            "owner_uin/vendor_role"
+        )
+        return _tag(ConfigurationError(f"{where}: {hint}", request_id=rid), code)
+    if code == "InvalidParameter.RoleFull":
+        return _tag(
+            ConfigurationError(
+                f"{where}: the account reached its CAM role quota; role-per-tenant needs one "
+                "role per wallet - use mode=token-vendor, or raise the quota with Tencent",
+                request_id=rid,
+            ),
+            code,
+        )
     if code in _TRANSIENT_API or code.startswith(("InternalError", "RequestLimitExceeded")):
         return _tag(
             TransientError(f"{where}: temporary failure, retry later", request_id=rid), code
@@ -61,7 +81,7 @@ def api_error(
             ),
             code,
         )
-    if code in ("ResourceNotFound.RoleNotFound", "ResourceNotFound.RoleNotExist"):
+    if code == "ResourceNotFound.RoleNotFound":
         return _tag(
             ConfigurationError(
                 f"{where}: the CAM role does not exist; onboard the wallet with "
@@ -107,9 +127,13 @@ def api_error(
 
 
 def cos_error(
-    exc: CosServiceError | CosClientError, operation: str, key: str
+    exc: CosServiceError | CosClientError, operation: str, key: str, *, conditional: bool = False
 ) -> PortableCredsError:
-    """A COS SDK exception as a typed error. Retry decisions use ``TransientError``."""
+    """A COS SDK exception as a typed error. Retry decisions use ``TransientError``.
+
+    ``conditional``: the request carried a precondition (create-only or If-Match), so any 409
+    or 412 means the precondition failed, whatever code COS put in the body.
+    """
     if isinstance(exc, CosClientError) and not isinstance(exc, CosServiceError):
         return _tag(
             TransientError(f"COS {operation} {key!r}: network error talking to COS"), "ClientError"
@@ -129,13 +153,10 @@ def cos_error(
         )
     if status == 404 or code in ("NoSuchKey", "NoSuchResource"):
         return _tag(NotFound(f"{where}: no such object or configuration", request_id=rid), code)
-    if code in ("FileAlreadyExists", "PreconditionFailed") or (
-        status in (409, 412)
-        and code
-        in (
-            "Unknown",
-            "ConditionalRequestConflict",
-        )
+    if (
+        code in ("FileAlreadyExists", "PreconditionFailed")
+        or (conditional and status in (409, 412))
+        or (status in (409, 412) and code in ("Unknown", "ConditionalRequestConflict"))
     ):
         return _tag(
             PreconditionFailed(f"{where}: the object exists or changed meanwhile", request_id=rid),

@@ -22,7 +22,6 @@ import time
 import urllib.request
 from collections.abc import Callable, Mapping
 from typing import Any
-from urllib.parse import quote
 
 import attrs
 import jwt
@@ -36,7 +35,13 @@ from portable_creds.errors import (
 )
 from portable_creds.names import tenant_prefix, validate_wallet
 
-from .policies import WALLET_TAG, BucketRef, scoped_policy, tenant_policy
+from .policies import (
+    WALLET_TAG,
+    BucketRef,
+    checked_session_policy,
+    scoped_policy,
+    tenant_policy,
+)
 from .settings import Clock, StaticKeys
 from .tcapi import TcApi
 
@@ -226,6 +231,7 @@ class TokenVendor(Vendor):
         wallet_claim: str = "sub",
         duration: int = 3600,
         clock: Clock = time.time,
+        session_tags: bool = False,
     ) -> None:
         if not sts.signed:
             raise ConfigurationError("the token vendor needs its own API key to call AssumeRole")
@@ -239,6 +245,7 @@ class TokenVendor(Vendor):
         self.wallet_claim = wallet_claim
         self.duration = duration
         self._clock = clock
+        self.session_tags = session_tags
 
     def validate(self, token: str) -> dict[str, Any]:
         """Signature (issuer's JWKS), iss, aud, exp and nbf. Raises ``InvalidToken``."""
@@ -311,17 +318,20 @@ class TokenVendor(Vendor):
                 f"the OIDC token's {self.wallet_claim!r} claim does not name wallet {wallet}; "
                 "a tenant can only obtain credentials for its own wallet"
             )
-        policy = json.dumps(self.session_policy(wallet, scope), separators=(",", ":"))
-        response = self._sts.call(
-            "AssumeRole",
-            {
-                "RoleArn": self.role_arn,
-                "RoleSessionName": f"pc-{wallet}",
-                "DurationSeconds": self.duration,
-                "Policy": quote(policy, safe=""),
-                "Tags": [{"Key": WALLET_TAG, "Value": wallet}],
-            },
-        )
+        params: dict[str, Any] = {
+            "RoleArn": self.role_arn,
+            "RoleSessionName": f"pc-{wallet}",
+            "DurationSeconds": self.duration,
+            # Measured and refused here, before STS, if over the safe bound.
+            "Policy": checked_session_policy(
+                self.session_policy(wallet, scope), f"credentials for wallet {wallet}"
+            ),
+        }
+        if self.session_tags:
+            # Off by default: nothing evaluates the tag, and tagging a session may need a
+            # permission (name/sts:TagSession) the vendor role's trust policy lacks.
+            params["Tags"] = [{"Key": WALLET_TAG, "Value": wallet}]
+        response = self._sts.call("AssumeRole", params)
         return _credentials_from(response, "AssumeRole")
 
 

@@ -6,10 +6,16 @@ One place builds them so the provisioner, the token vendor and the tests agree b
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
 from typing import Any
 from urllib.parse import quote
 
 import attrs
+
+from portable_creds import upstream
+from portable_creds.errors import ConfigurationError
+from portable_creds.names import CREDENTIALS_DIR
 
 TENANT_OBJECT_ACTIONS = (
     "name/cos:PutObject",
@@ -18,6 +24,13 @@ TENANT_OBJECT_ACTIONS = (
     "name/cos:DeleteObject",
 )
 WALLET_TAG = "portable-creds-wallet"
+MAX_SESSION_POLICY_BYTES = 2048
+"""Largest URL-encoded inline ``Policy`` the token vendor sends to ``AssumeRole``.
+
+Nothing documents a Policy limit; STS documents that the session ``Token`` is "at most 4,096
+bytes, depending on the associated policy" (sts/v20180813 models.py, ``Credentials.Token``) and
+has ``InvalidParameter.PolicyTooLong``. Half the token maximum leaves room for the token's own
+fields. The double refuses larger policies with ``InvalidParameter.PolicyTooLong`` too."""
 
 
 @attrs.frozen
@@ -39,8 +52,72 @@ def encoded_prefix(prefix: str) -> str:
     return quote(prefix, safe="-_.~") + "*"
 
 
-def prefix_policy(ref: BucketRef, key_prefix: str) -> dict[str, Any]:
-    """Object access below ``key_prefix`` (ends with '/') and listing restricted to it."""
+def exact_prefix(prefix: str) -> str:
+    """``cos:prefix`` value for ``string_equal``: the URL-encoded prefix, no wildcard."""
+    return quote(prefix, safe="-_.~")
+
+
+def listed_prefixes(prefix: str, wallet: str) -> list[str]:
+    """Every exact prefix the store and ``migrate`` list for ``wallet``.
+
+    The tenant prefix, its ``credentials/`` directory, and - when the store uses upstream's
+    ``bots`` prefix - upstream's v1 and v2 credential directories that ``migrate`` reads.
+    """
+    base = f"{prefix}/{wallet}/"
+    out = [base, f"{base}{CREDENTIALS_DIR}/"]
+    if prefix == upstream.UPSTREAM_PREFIX:
+        out += [upstream.v1_prefix(wallet), upstream.v2_prefix(wallet)]
+    return list(dict.fromkeys(out))
+
+
+def _listing(ref: BucketRef, key_prefix: str, exact: Sequence[str]) -> list[dict[str, Any]]:
+    """``GetBucket`` below ``key_prefix``, written twice.
+
+    COS's documented examples compare ``cos:prefix`` with ``string_equal`` on URL-encoded
+    values; whether ``string_like`` with ``%2F*`` matches is undocumented. So the exact prefixes
+    the store lists are also granted with ``string_equal`` (a separate statement: conditions
+    inside one statement are AND-ed), and listing works under either reading.
+    """
+    outside = [encoded_prefix(p) for p in exact if not p.startswith(key_prefix)]
+    like: str | list[str] = (
+        [encoded_prefix(key_prefix), *outside] if outside else (encoded_prefix(key_prefix))
+    )
+    statements: list[dict[str, Any]] = [
+        {
+            "effect": "allow",
+            "action": ["name/cos:GetBucket"],
+            "resource": [ref.bucket_resource],
+            "condition": {"string_like": {"cos:prefix": like}},
+        }
+    ]
+    if exact:
+        statements.append(
+            {
+                "effect": "allow",
+                "action": ["name/cos:GetBucket"],
+                "resource": [ref.bucket_resource],
+                "condition": {"string_equal": {"cos:prefix": [exact_prefix(p) for p in exact]}},
+            }
+        )
+    return statements
+
+
+def prefix_policy(
+    ref: BucketRef, key_prefix: str, exact: Sequence[str] = (), *, listing_anywhere: bool = False
+) -> dict[str, Any]:
+    """Object access below ``key_prefix`` (ends with '/') and listing restricted to it.
+
+    ``listing_anywhere`` (the vendor role's ceiling) grants ``GetBucket`` without a prefix
+    condition: no finite ``string_equal`` list covers every tenant, and every vended session is
+    cut down to its tenant's exact prefixes by the session policy anyway.
+    """
+    listing: list[dict[str, Any]]
+    if listing_anywhere:
+        listing = [
+            {"effect": "allow", "action": ["name/cos:GetBucket"], "resource": [ref.bucket_resource]}
+        ]
+    else:
+        listing = _listing(ref, key_prefix, exact)
     return {
         "version": "2.0",
         "statement": [
@@ -49,14 +126,33 @@ def prefix_policy(ref: BucketRef, key_prefix: str) -> dict[str, Any]:
                 "action": list(TENANT_OBJECT_ACTIONS),
                 "resource": [ref.object_resource(key_prefix + "*")],
             },
+            *listing,
             {
+                # Lets the driver see whether the bucket is (or was) versioned, where
+                # x-cos-forbid-overwrite is reportedly ignored (no create-only writes then).
                 "effect": "allow",
-                "action": ["name/cos:GetBucket"],
+                "action": ["name/cos:GetBucketVersioning"],
                 "resource": [ref.bucket_resource],
-                "condition": {"string_like": {"cos:prefix": encoded_prefix(key_prefix)}},
             },
         ],
     }
+
+
+def encoded_policy(policy: dict[str, Any]) -> str:
+    """The inline ``Policy`` parameter as STS receives it: compact JSON, URL-encoded."""
+    return quote(json.dumps(policy, separators=(",", ":")), safe="")
+
+
+def checked_session_policy(policy: dict[str, Any], what: str) -> str:
+    """``encoded_policy``, refused with a clear error before STS if over the safe bound."""
+    encoded = encoded_policy(policy)
+    if len(encoded) > MAX_SESSION_POLICY_BYTES:
+        raise ConfigurationError(
+            f"{what}: the session policy would be {len(encoded)} bytes URL-encoded, over the "
+            f"safe bound of {MAX_SESSION_POLICY_BYTES} (STS tokens are at most 4,096 bytes "
+            "depending on the policy); ask for fewer services at a time"
+        )
+    return encoded
 
 
 def scoped_policy(ref: BucketRef, keys: list[str], *, read_only: bool) -> dict[str, Any]:
@@ -77,12 +173,12 @@ def scoped_policy(ref: BucketRef, keys: list[str], *, read_only: bool) -> dict[s
 
 
 def tenant_policy(ref: BucketRef, prefix: str, wallet: str) -> dict[str, Any]:
-    return prefix_policy(ref, f"{prefix}/{wallet}/")
+    return prefix_policy(ref, f"{prefix}/{wallet}/", listed_prefixes(prefix, wallet))
 
 
 def vendor_policy(ref: BucketRef, prefix: str) -> dict[str, Any]:
     """The vendor role's ceiling: every tenant. Each session is cut down by its inline policy."""
-    return prefix_policy(ref, f"{prefix}/")
+    return prefix_policy(ref, f"{prefix}/", listing_anywhere=True)
 
 
 def tenant_trust_policy(
@@ -93,6 +189,14 @@ def tenant_trust_policy(
     wallet: str,
     wallet_claim: str = "sub",
 ) -> dict[str, Any]:
+    if wallet_claim != "sub":
+        # CAM documents oidc:iss, oidc:aud and oidc:sub as trust-policy condition keys and no
+        # other claim; a condition on an unknown key would never match (or never be checked).
+        raise ConfigurationError(
+            f"role-per-tenant binds a token to its wallet by oidc:sub; wallet_claim="
+            f"{wallet_claim!r} is not a documented CAM condition key. Issue tokens with the "
+            "wallet in 'sub', or use mode=token-vendor (the vendor checks any claim itself)"
+        )
     return {
         "version": "2.0",
         "statement": [
@@ -112,13 +216,16 @@ def tenant_trust_policy(
     }
 
 
-def vendor_trust_policy(principals: list[str]) -> dict[str, Any]:
+def vendor_trust_policy(principals: list[str], *, session_tags: bool = False) -> dict[str, Any]:
+    """Who may assume the vendor role; ``session_tags`` also allows ``name/sts:TagSession``
+    (what the double requires before it accepts ``Tags`` on ``AssumeRole``)."""
+    actions = ["name/sts:AssumeRole"] + (["name/sts:TagSession"] if session_tags else [])
     return {
         "version": "2.0",
         "statement": [
             {
                 "effect": "allow",
-                "action": ["name/sts:AssumeRole"],
+                "action": actions,
                 "principal": {"qcs": list(principals)},
             }
         ],

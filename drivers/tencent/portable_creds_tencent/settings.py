@@ -57,6 +57,7 @@ class CosSettings:
     max_elapsed: float = 8.0
     create_only: CreateOnly = "forbid-overwrite"
     if_match: bool = False
+    session_tags: bool = False
     issuer: str | None = None
     audience: str | None = None
     jwks_url: str | None = None
@@ -146,6 +147,7 @@ def parse_settings(target: StoreTarget) -> CosSettings:
         timeout=int_param(params, "timeout", 10, 1, 300, scheme="cos"),
         create_only=create_only,  # type: ignore[arg-type]
         if_match=bool_param(params, "if_match", False, scheme="cos"),
+        session_tags=bool_param(params, "session_tags", False, scheme="cos"),
         issuer=params.get("issuer") or None,
         audience=params.get("audience") or None,
         jwks_url=params.get("jwks_url") or None,

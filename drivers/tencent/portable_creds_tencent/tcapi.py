@@ -7,8 +7,10 @@ So every response is checked here, and retries are explicit and bounded.
 
 from __future__ import annotations
 
+import contextlib
 import random
 import time
+from collections.abc import Iterator
 from typing import Any
 
 from tencentcloud.common import credential
@@ -28,6 +30,49 @@ from .settings import StaticKeys
 VERSIONS = {"sts": "2018-08-13", "cam": "2019-01-16"}
 
 sdklog.install()
+
+_read_log: set[tuple[str, str, str]] | None = None
+
+
+class _Tracked(dict[str, Any]):
+    """A response object that records which fields its reader looked at (tests only)."""
+
+    def __init__(self, data: dict[str, Any], where: tuple[str, str], path: str) -> None:
+        super().__init__(data)
+        self._where = where
+        self._path = path
+
+    def _record(self, key: str, value: Any) -> Any:
+        path = f"{self._path}{key}"
+        if _read_log is not None:
+            _read_log.add((*self._where, path))
+        return _track(value, self._where, path + ".")
+
+    def __getitem__(self, key: str) -> Any:
+        return self._record(key, super().__getitem__(key))
+
+    def get(self, key: str, default: Any = None) -> Any:  # type: ignore[override]
+        return self._record(key, super().get(key, default))
+
+
+def _track(value: Any, where: tuple[str, str], path: str) -> Any:
+    if isinstance(value, dict):
+        return _Tracked(value, where, path)
+    if isinstance(value, list):
+        return [_track(v, where, path) for v in value]
+    return value
+
+
+@contextlib.contextmanager
+def record_reads() -> Iterator[set[tuple[str, str, str]]]:
+    """Collect ``(service, action, "Field.Sub")`` for every response field the driver and
+    provisioner read meanwhile, so tests can check each against the SDK's models."""
+    global _read_log
+    _read_log = set()
+    try:
+        yield _read_log
+    finally:
+        _read_log = None
 
 
 class TcApi:
@@ -104,6 +149,8 @@ class TcApi:
             code = str(error.get("Code") or "") if isinstance(error, dict) else ""
             message = str(error.get("Message") or "") if isinstance(error, dict) else ""
             raise api_error(self.service, action, code, message, response.get("RequestId"))
+        if _read_log is not None:
+            return _Tracked(response, (self.service, action), "")
         return response
 
 

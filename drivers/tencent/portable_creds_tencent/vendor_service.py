@@ -50,7 +50,9 @@ def _status_for(exc: PortableCredsError) -> int:
         return 401
     if isinstance(exc, AccessDenied):
         return 403
-    if isinstance(exc, InvalidName):
+    if isinstance(exc, InvalidName | ConfigurationError):
+        # e.g. a scope whose session policy is over the safe size bound, or a missing vendor
+        # role: the tenant gets the typed error at once instead of retrying a 5xx.
         return 400
     if isinstance(exc, TransientError):
         return 503

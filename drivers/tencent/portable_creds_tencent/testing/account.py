@@ -116,6 +116,8 @@ class Bucket:
     lifecycle: bytes | None = None
     logging: bytes | None = None
     tagging: bytes | None = None
+    versioning: str | None = None
+    """``Enabled``/``Suspended`` once versioning was ever turned on, else None."""
 
 
 Principal = Literal["root", "user", "session", "anonymous"]

@@ -13,15 +13,20 @@ import hmac
 import json
 import re
 import time
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import unquote
 
+import attrs
 import jwt
 
+from ..policies import MAX_SESSION_POLICY_BYTES
+from . import contract
 from .account import Account, Caller, OidcConfig, Role, Session, new_request_id
 from .cam_eval import PolicyError, evaluate, parse_policy
 from .http_types import HttpRequest, HttpResponse
+from .normalise import cam_stored_form
 from .signatures import parse_tc3_authorization, tc3_signature
 
 STS_VERSION = "2018-08-13"
@@ -32,6 +37,22 @@ _ROLE_ARN = re.compile(
 )
 _SESSION_NAME = re.compile(r"^[\w+=,.@-]{2,128}$")
 _ALLOWED_JWT_ALGS = {"RS256", "RS384", "RS512", "ES256", "ES384", "PS256"}
+OIDC_CONDITION_CLAIMS = ("iss", "aud", "sub")
+"""The only claims the double exposes as ``oidc:<claim>`` trust-policy condition keys: CAM's
+OIDC role documentation shows ``oidc:iss``, ``oidc:aud`` and ``oidc:sub`` and nothing else."""
+DEFAULT_ROLE_QUOTA = 1000
+"""Roles per root account: https://intl.cloud.tencent.com/document/product/598/10609 (CAM
+"Limits", 1,000 roles per root account); CreateRole beyond it answers InvalidParameter.RoleFull."""
+
+
+@attrs.frozen
+class Exchange:
+    """One API call as the double saw it (for the fidelity contract tests)."""
+
+    service: str
+    action: str
+    params: dict[str, Any]
+    response: dict[str, Any]
 
 
 class ApiError(Exception):
@@ -45,9 +66,17 @@ Handler = Callable[[dict[str, Any], Caller | None], dict[str, Any]]
 
 
 class ApiService:
-    def __init__(self, account: Account, *, json_content_type: str = "application/json") -> None:
+    def __init__(
+        self,
+        account: Account,
+        *,
+        json_content_type: str = "application/json",
+        role_quota: int = DEFAULT_ROLE_QUOTA,
+    ) -> None:
         self.account = account
         self.json_content_type = json_content_type
+        self.role_quota = role_quota
+        self.exchanges: deque[Exchange] = deque(maxlen=5000)
         self.routes: dict[tuple[str, str], tuple[str, Handler, bool]] = {}
         for action, fn, unsigned in (
             ("AssumeRoleWithWebIdentity", self.assume_role_with_web_identity, True),
@@ -107,11 +136,15 @@ class ApiService:
                 raise ApiError("InvalidParameter", "the body is not JSON") from None
             if not isinstance(params, dict):
                 raise ApiError("InvalidParameter", "the body must be a JSON object")
+            unknown = contract.request_violations(service, action, params)
+            if unknown:
+                raise ApiError("UnknownParameter", f"unknown parameter: {unknown[0]}")
             if service == "cam" and caller is not None:
                 self._authorize_cam(caller, action)
             result = fn(params, caller)
             result["RequestId"] = request_id
             body = {"Response": result}
+            self.exchanges.append(Exchange(service, action, params, result))
         except ApiError as err:
             body = {
                 "Response": {
@@ -210,7 +243,7 @@ class ApiService:
             raise ApiError("AuthFailure.UnauthorizedOperation", f"not allowed: {decision.reason}")
 
     # STS ----------------------------------------------------------------------------------
-    def _role_from_arn(self, arn: Any) -> Role:
+    def _role_from_arn(self, arn: Any, *, web_identity: bool = False) -> Role:
         m = _ROLE_ARN.match(arn) if isinstance(arn, str) else None
         if m is None:
             raise ApiError("InvalidParameter.ParamError", "RoleArn is malformed")
@@ -223,6 +256,10 @@ class ApiService:
                     if m.group("name")
                     else acct.role_by_id(m.group("id"))
                 )
+        if role is None and web_identity:
+            # AssumeRoleWithWebIdentity's documented "no such role" code (tencentcloud-sdk-go
+            # sts/v20180813/client.go lists InternalError.GetRoleError, not ResourceNotFound.*).
+            raise ApiError("InternalError.GetRoleError", "the role does not exist")
         if role is None:
             raise ApiError("ResourceNotFound.RoleNotFound", "the role does not exist")
         return role
@@ -271,19 +308,22 @@ class ApiService:
         with acct.lock:
             cfg = acct.oidc.get(provider) if isinstance(provider, str) else None
         if cfg is None:
+            # Undocumented which code real STS uses; ParamError is in its documented list.
             raise ApiError(
-                "ResourceNotFound.IdentityNotExist",
+                "InvalidParameter.ParamError",
                 "no OIDC identity provider with that ProviderId",
             )
         claims = self._validate_jwt(params.get("WebIdentityToken"), cfg)
-        role = self._role_from_arn(params.get("RoleArn"))
+        role = self._role_from_arn(params.get("RoleArn"), web_identity=True)
         session_name = self._session_name(params)
         duration = self._duration(params, role)
         context: dict[str, str | list[str]] = {}
-        for name, value in claims.items():
-            strings = isinstance(value, list) and all(isinstance(v, str) for v in value)
-            if isinstance(value, str) or strings:
+        for name in OIDC_CONDITION_CLAIMS:
+            value = claims.get(name)
+            if isinstance(value, str):
                 context[f"oidc:{name}"] = value
+            elif isinstance(value, list) and all(isinstance(v, str) for v in value):
+                context[f"oidc:{name}"] = [str(v) for v in value]
         try:
             trust = parse_policy(role.trust_document)
         except PolicyError:
@@ -298,7 +338,7 @@ class ApiService:
         )
         if not decision.allowed:
             raise ApiError(
-                "AuthFailure.UnauthorizedOperation",
+                "UnauthorizedOperation",
                 f"the role's trust policy refuses this token ({decision.reason})",
             )
         sess = acct.issue_session(
@@ -384,12 +424,17 @@ class ApiService:
                 raise ApiError(
                     "InvalidParameter.ParamError", "Policy must be a URL-encoded JSON string"
                 )
+            if len(raw_policy.encode()) > MAX_SESSION_POLICY_BYTES:
+                raise ApiError(
+                    "InvalidParameter.PolicyTooLong",
+                    f"Policy is longer than {MAX_SESSION_POLICY_BYTES} bytes (URL-encoded)",
+                )
             policy_text = unquote(raw_policy)
             try:
                 parse_policy(policy_text)
             except PolicyError as exc:
                 raise ApiError(
-                    "InvalidParameter.PolicyError", f"Policy is invalid: {exc}"
+                    "InvalidParameter.StrategyFormatError", f"Policy is invalid: {exc}"
                 ) from None
         tags: list[tuple[str, str]] = []
         raw_tags = params.get("Tags") or []
@@ -433,8 +478,24 @@ class ApiService:
         )
         if not decision.allowed:
             raise ApiError(
-                "AuthFailure.UnauthorizedOperation",
-                "the role's trust policy does not name the caller",
+                "UnauthorizedOperation", "the role's trust policy does not name the caller"
+            )
+        if (
+            tags
+            and not evaluate(
+                "name/sts:TagSession",
+                arn,
+                {},
+                identity=[],
+                resource_policy=trust,
+                principal_names=caller.principal_names(acct.owner_uin),
+            ).allowed
+        ):
+            # Stricter than anything documented (session tags' permission is not documented
+            # for Tencent): the trust policy must also allow name/sts:TagSession.
+            raise ApiError(
+                "UnauthorizedOperation",
+                "session Tags need name/sts:TagSession in the role's trust policy",
             )
         sess = acct.issue_session(
             role,
@@ -479,7 +540,7 @@ class ApiService:
     def _oidc_from(self, params: dict[str, Any]) -> OidcConfig:
         url = self._str(params, "IdentityUrl")
         if not url.startswith("https://"):
-            raise ApiError("InvalidParameter.IdentityUrlError", "IdentityUrl must be https")
+            raise ApiError("InvalidParameterValue.IdentityUrlError", "IdentityUrl must be https")
         key = self._str(params, "IdentityKey")
         try:
             jwks = json.loads(base64.b64decode(key, validate=True))
@@ -487,7 +548,7 @@ class ApiService:
                 raise ValueError
         except (ValueError, binascii.Error, AttributeError):
             raise ApiError(
-                "InvalidParameter.IdentityKeyError", "IdentityKey must be base64 of a JWKS"
+                "InvalidParameterValue.IdentityKeyError", "IdentityKey must be base64 of a JWKS"
             ) from None
         client_ids = params.get("ClientId")
         if (
@@ -557,6 +618,11 @@ class ApiService:
         with acct.lock:
             if name in acct.roles:
                 raise ApiError("InvalidParameter.RoleNameInUse", "a role with this name exists")
+            if len(acct.roles) >= self.role_quota:
+                raise ApiError(
+                    "InvalidParameter.RoleFull",
+                    f"the account has reached its quota of {self.role_quota} roles",
+                )
             role_id = str(4611686018427387904 + len(acct.roles) + 1000)
             acct.roles[name] = Role(
                 role_id=role_id,
@@ -579,14 +645,16 @@ class ApiService:
             else:
                 raise ApiError("InvalidParameter.ParamError", f"{name_key} or {id_key} is required")
         if role is None:
-            raise ApiError("ResourceNotFound.RoleNotExist", "the role does not exist")
+            # The only "no such role" code cam/v20190116/errorcodes.py has (GetRole, DeleteRole,
+            # AttachRolePolicy, UpdateAssumeRolePolicy, ... all list it).
+            raise ApiError("InvalidParameter.RoleNotExist", "the role does not exist")
         return role
 
     def _role_info(self, role: Role) -> dict[str, Any]:
         return {
             "RoleId": role.role_id,
             "RoleName": role.name,
-            "PolicyDocument": role.trust_document,
+            "PolicyDocument": cam_stored_form(role.trust_document),
             "Description": role.description,
             "AddTime": role.add_time,
             "UpdateTime": role.add_time,
@@ -656,7 +724,7 @@ class ApiService:
             "PolicyName": pol.name,
             "Description": pol.description,
             "Type": 1,
-            "PolicyDocument": pol.document,
+            "PolicyDocument": cam_stored_form(pol.document),
             "AddTime": "",
             "UpdateTime": "",
         }

@@ -14,6 +14,7 @@ from urllib.parse import quote, unquote
 from .account import Account, Bucket, Caller, CosObject, new_request_id
 from .cam_eval import PolicyError, evaluate, parse_policy
 from .http_types import HttpRequest, HttpResponse
+from .normalise import cos_stored_form
 from .signatures import cos_signature, parse_cos_authorization
 
 HOST_RE = re.compile(
@@ -21,7 +22,7 @@ HOST_RE = re.compile(
     r"\.myqcloud\.com(?::\d+)?$"
 )
 
-_BUCKET_SUBRESOURCES = ("policy", "lifecycle", "logging", "tagging", "delete")
+_BUCKET_SUBRESOURCES = ("policy", "lifecycle", "logging", "tagging", "delete", "versioning")
 _MAX_META = 2048
 
 
@@ -258,10 +259,16 @@ class CosService:
             if m == "GET":
                 if bucket.policy is None:
                     raise CosError(404, "NoSuchBucketPolicy", "The bucket policy does not exist.")
-                return 200, [("Content-Type", "application/json")], bucket.policy.encode()
+                return (
+                    200,
+                    [("Content-Type", "application/json")],
+                    cos_stored_form(bucket.policy).encode(),
+                )
             with acct.lock:
                 bucket.policy = None
             return 204, [], b""
+        if req.has_param("versioning"):
+            return self._versioning(req, caller, bucket)
         for sub, noun, missing in (
             ("lifecycle", "Lifecycle", "NoSuchLifecycleConfiguration"),
             ("logging", "Logging", ""),
@@ -308,6 +315,29 @@ class CosService:
                 acct.buckets.pop(bucket.name, None)
             return 204, [], b""
         raise CosError(501, "NotImplemented", "This request is not implemented by the double.")
+
+    def _versioning(
+        self, req: HttpRequest, caller: Caller, bucket: Bucket
+    ) -> tuple[int, list[tuple[str, str]], bytes]:
+        """PUT/GET ?versioning. Once enabled a bucket can only be suspended, never unversioned
+        again - and COS reportedly ignores x-cos-forbid-overwrite on it from then on."""
+        if req.method not in ("PUT", "GET"):
+            raise CosError(405, "MethodNotAllowed", "The method is not allowed.")
+        verb = "Put" if req.method == "PUT" else "Get"
+        self._authorize(caller, bucket, f"{verb}BucketVersioning", None, req)
+        if req.method == "PUT":
+            root = _parse_xml(req.body)
+            status = root.findtext("Status")
+            if root.tag != "VersioningConfiguration" or status not in ("Enabled", "Suspended"):
+                raise CosError(400, "MalformedXML", "Status must be Enabled or Suspended")
+            with self.account.lock:
+                if status == "Enabled" or bucket.versioning is not None:
+                    bucket.versioning = status
+            return 200, [], b""
+        out = ET.Element("VersioningConfiguration")
+        if bucket.versioning is not None:
+            _sub(out, "Status", bucket.versioning)
+        return 200, [("Content-Type", "application/xml")], _xml(out)
 
     def _validate_bucket_xml(self, sub: str, body: bytes) -> None:
         root = _parse_xml(body)
@@ -531,7 +561,7 @@ class CosService:
         etag = f'"{digest.hex()}"'
         with self.account.lock:
             current = bucket.objects.get(key)
-            if forbid and current is not None:
+            if forbid and current is not None and bucket.versioning is None:
                 raise CosError(409, "FileAlreadyExists", "The object already exists.")
             if current is not None and if_none in ("*", current.etag):
                 raise CosError(412, "PreconditionFailed", "If-None-Match matched.")

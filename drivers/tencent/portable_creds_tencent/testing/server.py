@@ -14,7 +14,7 @@ from typing import Any, Literal
 from urllib.parse import parse_qsl, urlsplit
 
 from .account import AccessKey, Account, Session
-from .api_service import ApiService
+from .api_service import DEFAULT_ROLE_QUOTA, ApiService
 from .cos_service import HOST_RE, CosService
 from .faults import Faults
 from .http_types import HttpRequest, HttpResponse
@@ -127,10 +127,13 @@ class TencentDouble:
         appid: str = "1250000000",
         region: str = "ap-guangzhou",
         json_content_type: str = "application/json",
+        role_quota: int = DEFAULT_ROLE_QUOTA,
     ) -> None:
         self.account = Account(owner_uin, appid, region)
         self.cos = CosService(self.account)
-        self.api = ApiService(self.account, json_content_type=json_content_type)
+        self.api = ApiService(
+            self.account, json_content_type=json_content_type, role_quota=role_quota
+        )
         self.faults = Faults()
         self.stats: Counter[str] = Counter()
         self._server: _Server | None = None
