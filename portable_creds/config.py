@@ -323,9 +323,9 @@ def _check_value(key: str, value: str) -> str:
     if key == "kek_version" and (not value.isdigit() or int(value) < 1):
         raise ConfigurationError(f"kek_version must be a whole number >= 1, not {value!r}")
     if key == "audit":
-        from .audit import open_sink
+        from .audit_spec import parse_sink_spec
 
-        open_sink(value)
+        parse_sink_spec(value)
     if key == "omni_account" and (
         len(value) != 64 or any(c not in "0123456789abcdefABCDEF" for c in value)
     ):
