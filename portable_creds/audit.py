@@ -145,9 +145,12 @@ def open_sink(spec: str) -> AuditSink:
 
 
 def sink_spec(args: Any = None, environ: Mapping[str, str] | None = None) -> str | None:
+    """The audit setting (``--audit`` > env > profile); ``args``: a mapping of flag values or
+    an object holding them as attributes (the CLI's namespace)."""
     from . import config
 
-    return config.setting("audit", args, environ)
+    flags = None if args is None else args if isinstance(args, Mapping) else vars(args)
+    return config.setting("audit", flags, environ)
 
 
 def sink_for_cli(args: Any = None, environ: Mapping[str, str] | None = None) -> AuditSink | None:

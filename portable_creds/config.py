@@ -23,7 +23,6 @@ steady state.
 
 from __future__ import annotations
 
-import argparse
 import os
 import tomllib
 from collections.abc import Mapping
@@ -154,15 +153,21 @@ def mask(value: str) -> str:
     return f"{value[:2]}****{value[-2:]} ({len(value)} chars)"
 
 
-def _arg(args: argparse.Namespace | None, name: str) -> Any:
-    return getattr(args, name, None) if args is not None else None
+#: Values given on the command line (or by any other caller), by option name: ``config``,
+#: ``profile`` and each key's ``dest``. A plain mapping, so the config layer knows nothing of
+#: the CLI's parser (the CLI passes ``vars(args)``).
+Flags = Mapping[str, object]
+
+
+def _arg(flags: Flags | None, name: str) -> Any:
+    return flags.get(name) if flags is not None else None
 
 
 def config_path(
-    args: argparse.Namespace | None = None, environ: Mapping[str, str] | None = None
+    flags: Flags | None = None, environ: Mapping[str, str] | None = None
 ) -> Path:
     environ = os.environ if environ is None else environ
-    explicit = _arg(args, "config") or environ.get(ENV_CONFIG)
+    explicit = _arg(flags, "config") or environ.get(ENV_CONFIG)
     if explicit:
         return Path(explicit).expanduser()
     base = environ.get("XDG_CONFIG_HOME", "")
@@ -217,22 +222,22 @@ def _validate(doc: dict[str, Any], path: Path) -> None:
 
 
 def profile_name(
-    args: argparse.Namespace | None, environ: Mapping[str, str], doc: Mapping[str, Any]
+    flags: Flags | None, environ: Mapping[str, str], doc: Mapping[str, Any]
 ) -> tuple[str, bool]:
     """The selected profile and whether it was asked for explicitly (then it must exist)."""
-    for value in (_arg(args, "profile"), environ.get(ENV_PROFILE), doc.get("profile")):
+    for value in (_arg(flags, "profile"), environ.get(ENV_PROFILE), doc.get("profile")):
         if value:
             return str(value), True
     return DEFAULT_PROFILE, False
 
 
 def profile_values(
-    args: argparse.Namespace | None = None, environ: Mapping[str, str] | None = None
+    flags: Flags | None = None, environ: Mapping[str, str] | None = None
 ) -> tuple[str, dict[str, str]]:
     environ = os.environ if environ is None else environ
-    path = config_path(args, environ)
+    path = config_path(flags, environ)
     doc = load(path)
-    name, explicit = profile_name(args, environ, doc)
+    name, explicit = profile_name(flags, environ, doc)
     profiles = doc.get("profiles", {})
     if name not in profiles:
         if explicit:
@@ -246,14 +251,14 @@ def profile_values(
 
 
 def resolve(
-    args: argparse.Namespace | None = None, environ: Mapping[str, str] | None = None
+    flags: Flags | None = None, environ: Mapping[str, str] | None = None
 ) -> dict[str, Value]:
     """Every known setting with its value and source: flag > env > profile > default."""
     environ = os.environ if environ is None else environ
-    profile, values = profile_values(args, environ)
+    profile, values = profile_values(flags, environ)
     out: dict[str, Value] = {}
     for key in KEYS:
-        flag_value = _arg(args, key.dest) if key.dest else None
+        flag_value = _arg(flags, key.dest) if key.dest else None
         if flag_value not in (None, ""):
             out[key.name] = Value(
                 key.name, str(flag_value), "--" + key.name.replace("_", "-"), key.secret
@@ -270,9 +275,9 @@ def resolve(
 
 
 def setting(
-    name: str, args: argparse.Namespace | None = None, environ: Mapping[str, str] | None = None
+    name: str, flags: Flags | None = None, environ: Mapping[str, str] | None = None
 ) -> str | None:
-    return resolve(args, environ)[name].value
+    return resolve(flags, environ)[name].value
 
 
 def _edit(path: Path) -> Any:
@@ -361,7 +366,7 @@ def _write_private(path: Path, data: bytes) -> None:
 
 
 def profiles(
-    args: argparse.Namespace | None = None, environ: Mapping[str, str] | None = None
+    flags: Flags | None = None, environ: Mapping[str, str] | None = None
 ) -> list[str]:
     environ = os.environ if environ is None else environ
-    return sorted(load(config_path(args, environ)).get("profiles", {}))
+    return sorted(load(config_path(flags, environ)).get("profiles", {}))

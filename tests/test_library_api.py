@@ -77,3 +77,23 @@ def test_the_errors_page_maps_every_class_to_its_exit_code() -> None:
                     if isinstance(getattr(portable_creds, n), type)
                     and issubclass(getattr(portable_creds, n), errors.PortableCredsError)
                     and n != "PortableCredsError"}
+
+
+def test_config_layer_takes_plain_values(tmp_path: os.PathLike[str]) -> None:
+    """The library's config layer needs no argparse: flags are a plain mapping."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from portable_creds import config
+
+    flags = {"config": str(Path(tmp_path) / "config.toml"), "prefix": "team"}
+    values = config.resolve(flags, environ={})
+    assert (values["prefix"].value, values["prefix"].source) == ("team", "--prefix")
+    assert values["wallet"].value is None
+    assert config.setting("prefix", None, environ={"PORTABLE_CREDS_PREFIX": "env"}) == "env"
+    probe = ("import sys, portable_creds.config, portable_creds.audit; "
+             "print('argparse' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                         check=True, cwd=tmp_path)
+    assert out.stdout.strip() == "False"

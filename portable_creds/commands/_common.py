@@ -431,7 +431,7 @@ def legacy_token(args: argparse.Namespace, settings: Settings) -> str | None:
         return None
     from ..config import setting
 
-    return setting("legacy_token", args)
+    return setting("legacy_token", vars(args))
 
 
 def key_source(settings: Settings) -> KeySource | None:

@@ -33,7 +33,7 @@ def add_global_options(parser: argparse.ArgumentParser) -> None:
 def settings_layer(args: argparse.Namespace) -> Mapping[str, str]:
     from .. import config
 
-    _, values = config.profile_values(args)
+    _, values = config.profile_values(vars(args))
     return {k: v for k, v in values.items() if k in config.CORE_KEYS}
 
 
@@ -139,16 +139,16 @@ def _target_profile(args: argparse.Namespace) -> str:
     explicit = getattr(args, "profile", None) or os.environ.get(config.ENV_PROFILE)
     if explicit:
         return str(explicit)
-    doc = config.load(config.config_path(args))
+    doc = config.load(config.config_path(vars(args)))
     return str(doc.get("profile") or config.DEFAULT_PROFILE)
 
 
 def cmd_show(args: argparse.Namespace) -> int:
     from .. import config
 
-    values = config.resolve(args)
-    path = config.config_path(args)
-    profile, _ = config.profile_values(args)
+    values = config.resolve(vars(args))
+    path = config.config_path(vars(args))
+    profile, _ = config.profile_values(vars(args))
     if _common.flag(args, "json"):
         _common.print_json(
             {
@@ -180,7 +180,7 @@ def cmd_get(args: argparse.Namespace) -> int:
             f"unknown setting {args.key!r}; known: {', '.join(config.KEYS_BY_NAME)}",
             code="configuration",
         )
-    v = config.resolve(args)[args.key]
+    v = config.resolve(vars(args))[args.key]
     if v.value is None:
         _common.fail(
             f"{args.key} is not set (no flag, environment variable, profile value or default); "
@@ -200,7 +200,7 @@ def cmd_get(args: argparse.Namespace) -> int:
 def cmd_set(args: argparse.Namespace) -> int:
     from .. import config
 
-    path = config.config_path(args)
+    path = config.config_path(vars(args))
     profile = _target_profile(args)
     config.set_value(path, args.key, args.value, profile=profile)
     secret = config.KEYS_BY_NAME[args.key].secret
@@ -217,7 +217,7 @@ def cmd_set(args: argparse.Namespace) -> int:
 def cmd_unset(args: argparse.Namespace) -> int:
     from .. import config
 
-    path = config.config_path(args)
+    path = config.config_path(vars(args))
     profile = _target_profile(args)
     removed = config.unset_value(path, args.key, profile=profile)
     if _common.flag(args, "json"):
@@ -232,7 +232,7 @@ def cmd_unset(args: argparse.Namespace) -> int:
 def cmd_path(args: argparse.Namespace) -> int:
     from .. import config
 
-    path = config.config_path(args)
+    path = config.config_path(vars(args))
     if _common.flag(args, "json"):
         _common.print_json({"config_file": str(path), "exists": path.exists()})
     else:
@@ -243,7 +243,7 @@ def cmd_path(args: argparse.Namespace) -> int:
 def cmd_profiles(args: argparse.Namespace) -> int:
     from .. import config
 
-    names = config.profiles(args)
+    names = config.profiles(vars(args))
     if _common.flag(args, "json"):
         _common.print_json({"profiles": names})
     else:
