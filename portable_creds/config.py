@@ -352,8 +352,7 @@ def unset_value(path: Path, key: str, *, profile: str = DEFAULT_PROFILE) -> bool
 
 
 def _write_private(path: Path, data: bytes) -> None:
-    from .outbox import write_file_atomic
-    from .paths import ensure_private_dir
+    from .paths import ensure_private_dir, write_file_atomic
 
     try:
         ensure_private_dir(path.parent)
