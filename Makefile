@@ -15,7 +15,7 @@ all: lint test
 $(STAMP): $(PYPROJECTS)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev]' -e 'drivers/aws[dev]' -e drivers/tencent -e conformance \
+	$(PY) -m pip install -q -e '.[dev]' -e 'drivers/aws[dev]' -e 'drivers/tencent[vendor]' -e conformance \
 	    -e examples/sqlite-driver
 	touch $(STAMP)
 

@@ -24,7 +24,7 @@ EXPECTED = {
     "local": "pip install -e conformance",
     "sqlite": "pip install -e examples/sqlite-driver",
     "s3": "pip install -e 'drivers/aws[dev]'",
-    "cos": "pip install -e drivers/tencent",
+    "cos": "pip install -e 'drivers/tencent[vendor]'",
 }
 
 

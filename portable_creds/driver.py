@@ -16,7 +16,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import attrs
 
-from .errors import ConfigurationError
+from .errors import ConfigurationError, PayloadTooLarge
 
 #: Something that yields a fresh OIDC token each time it is called (re-read a file, ask a broker).
 TokenSource = Callable[[], str]
@@ -60,6 +60,16 @@ class StoredObject:
 
     def __repr__(self) -> str:
         return f"StoredObject(<{len(self.data)} bytes>, etag={self.etag!r})"
+
+
+def check_object_size(key: str, size: int, max_size: int) -> None:
+    """Raise ``PayloadTooLarge`` if an object of ``size`` bytes is above a reader's maximum."""
+    if size > max_size:
+        raise PayloadTooLarge(
+            f"{key}: the stored object is {size} bytes, above the {max_size} bytes this reader "
+            "accepts; it was refused without being read (open the store with a larger "
+            "max_payload if such secrets are intended)"
+        )
 
 
 def _mask(value: str) -> str:
@@ -135,6 +145,18 @@ class ObjectStore(abc.ABC):
     @abc.abstractmethod
     def get(self, key: str) -> StoredObject:
         """The whole object; ``NotFound`` if absent."""
+
+    def get_capped(self, key: str, *, max_size: int) -> StoredObject:
+        """``get``, refusing (``PayloadTooLarge``) an object larger than ``max_size`` bytes.
+
+        Readers know the largest blob they can open; an object above it is refused instead of
+        being downloaded into memory first. This default checks after a plain ``get`` (correct,
+        not memory-safe); network drivers override it to check the announced length before
+        the body is read and to read at most ``max_size + 1`` bytes.
+        """
+        stored = self.get(key)
+        check_object_size(key, len(stored.data), max_size)
+        return stored
 
     @abc.abstractmethod
     def head(self, key: str) -> ObjectInfo:

@@ -119,6 +119,11 @@ def check_max_payload(max_payload: int) -> int:
     return max_payload
 
 
+def max_blob_size(max_payload: int) -> int:
+    """The largest sealed blob a reader with ``max_payload`` can open (longest KEK id)."""
+    return FIXED_OVERHEAD + KEK_ID_MAX + check_max_payload(max_payload)
+
+
 def _derive(dek: bytes) -> tuple[bytes, bytes]:
     okm = HKDF(algorithm=_SHA256, length=64, salt=None, info=_HKDF_INFO).derive(dek)
     return okm[:32], okm[32:]

@@ -45,7 +45,15 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from . import names, paths
-from .driver import Capabilities, Driver, ObjectInfo, ObjectStore, StoredObject, StoreTarget
+from .driver import (
+    Capabilities,
+    Driver,
+    ObjectInfo,
+    ObjectStore,
+    StoredObject,
+    StoreTarget,
+    check_object_size,
+)
 from .errors import (
     AccessDenied,
     ConfigurationError,
@@ -69,7 +77,13 @@ MAX_SEGMENT_BYTES = 255  # NAME_MAX on common filesystems
 _WALLET_SHAPED = re.compile(r"0x[0-9a-fA-F]{40}")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
-_READ_FLAGS = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+_READ_FLAGS = os.O_RDONLY | _NOFOLLOW | _CLOEXEC
+_DIR_FLAGS = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | _NOFOLLOW | _CLOEXEC
+_LOCK_FLAGS = os.O_RDWR | os.O_CREAT | _NOFOLLOW | _CLOEXEC
+#: ``openat(O_DIRECTORY|O_NOFOLLOW)`` of a link or a file: ELOOP/ENOTDIR (Linux), EMLINK (BSD).
+_NOT_A_DIR = frozenset({errno.ELOOP, errno.ENOTDIR, errno.EMLINK})
 _TEMP_FLAGS = (
     os.O_WRONLY
     | os.O_CREAT
@@ -192,15 +206,17 @@ class _DirLock:
     """Exclusive ``flock`` on a directory's lock file, serialising that directory's mutations.
 
     ``flock`` locks belong to the open file description, so separate opens conflict between
-    threads of one process as well as between processes.
+    threads of one process as well as between processes. The directory is given as an open
+    descriptor, so the lock is taken in the directory the caller walked to, not a path that
+    could be swapped meanwhile.
     """
 
-    def __init__(self, directory: Path) -> None:
-        self._path = directory / LOCK_NAME
+    def __init__(self, dir_fd: int) -> None:
+        self._dir_fd = dir_fd
         self._fd = -1
 
     def __enter__(self) -> None:
-        fd = os.open(self._path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o600)
+        fd = os.open(LOCK_NAME, _LOCK_FLAGS, 0o600, dir_fd=self._dir_fd)
         try:
             os.fchmod(fd, paths.PRIVATE_FILE_MODE)
             fcntl.flock(fd, fcntl.LOCK_EX)
@@ -217,8 +233,79 @@ class _DirLock:
             os.close(fd)
 
 
+class _NoDirectory(Exception):
+    """A key's directory is missing, or is a file or a symbolic link (never followed)."""
+
+    def __init__(self, relative: str, *, link: bool) -> None:
+        self.relative = relative
+        self.link = link
+
+
+def _fsync_fd(fd: int) -> None:
+    with contextlib.suppress(OSError):  # filesystems that cannot fsync a directory
+        os.fsync(fd)
+
+
+def probe_case_sensitive(root: Path) -> bool:
+    """Whether names in directory ``root`` are case-sensitive, by experiment.
+
+    Creates a reserved, lower-case probe file and asks for its upper-case spelling: on a
+    case-insensitive filesystem (macOS and Windows defaults, ext4/tmpfs ``casefold``) both
+    names reach the same inode. A root that cannot be written answers ``False`` (the safe
+    assumption).
+    """
+    name = f"{RESERVED_PREFIX}case.{secrets.token_hex(6)}x"
+    dir_fd = os.open(root, _DIR_FLAGS)
+    try:
+        try:
+            fd = os.open(name, _TEMP_FLAGS, paths.PRIVATE_FILE_MODE, dir_fd=dir_fd)
+        except OSError as exc:
+            if exc.errno not in _NOT_OURS:
+                raise
+            # A read-only root cannot be probed: assume the worst. The exact-name checks
+            # are correct on either kind of filesystem, only slower.
+            return False
+        try:
+            mine = os.fstat(fd)
+            try:
+                other = os.stat(name.upper(), dir_fd=dir_fd, follow_symlinks=False)
+            except FileNotFoundError:
+                return True
+            return not os.path.samestat(mine, other)
+        finally:
+            os.close(fd)
+            with contextlib.suppress(OSError):
+                os.unlink(name, dir_fd=dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def check_root_ownership(root: Path) -> None:
+    """Refuse a root another user could write to: they could swap or plant blobs and links."""
+    st = os.stat(root)
+    if st.st_uid != os.geteuid():
+        raise ConfigurationError(
+            f"local store root {root} is owned by uid {st.st_uid}, not by this user (uid "
+            f"{os.geteuid()}); its owner could replace or plant objects - use a directory you "
+            "own (mkdir -m 700), or run as its owner"
+        )
+    if st.st_mode & 0o022:
+        raise ConfigurationError(
+            f"local store root {root} is group- or world-writable (mode "
+            f"{stat.S_IMODE(st.st_mode):04o}); other users could replace or plant objects - "
+            f"run 'chmod 700 {root}', or choose another root"
+        )
+
+
 class LocalObjectStore(ObjectStore):
-    """A directory tree as an object store; ``wallet=None`` is the administrative view."""
+    """A directory tree as an object store; ``wallet=None`` is the administrative view.
+
+    Every path below the root is walked one directory at a time with ``openat`` and
+    ``O_NOFOLLOW``: a symbolic link (or a file) where a directory of keys should be is never
+    followed, so nothing outside the root can be read, listed, replaced or deleted through it.
+    ``case_sensitive=None`` probes the root's filesystem; on a case-insensitive one every name
+    is compared exactly (see ``_exact``), so ``OpenAI`` and ``openai`` never share a file.
+    """
 
     capabilities = Capabilities(
         create_only=True,
@@ -228,16 +315,26 @@ class LocalObjectStore(ObjectStore):
         scoped_credentials="client",
     )
 
-    def __init__(self, root: paths.PathArg, *, wallet: str | None = None) -> None:
+    def __init__(
+        self,
+        root: paths.PathArg,
+        *,
+        wallet: str | None = None,
+        case_sensitive: bool | None = None,
+    ) -> None:
         self.wallet = None if wallet is None else names.validate_wallet(wallet)
         try:
             self.root = paths.ensure_private_dir(root).resolve()
+            check_root_ownership(self.root)
+            self.case_sensitive = (
+                probe_case_sensitive(self.root) if case_sensitive is None else case_sensitive
+            )
         except OSError as exc:
             raise ConfigurationError(
                 f"cannot use {os.fspath(root)!r} as the local store root: "
                 f"{exc.strerror or exc}; pick a writable directory (local:///abs/path)"
             ) from None
-        self._swept: set[Path] = set()
+        self._swept: set[tuple[str, ...]] = set()
 
     def __repr__(self) -> str:
         return f"LocalObjectStore(root={str(self.root)!r}, wallet={self.wallet!r})"
@@ -255,10 +352,14 @@ class LocalObjectStore(ObjectStore):
                 f"access denied to {key!r}: a store opened for wallet {self.wallet} may only "
                 f"use keys below '<prefix>/{self.wallet}/'"
             )
+        if not self.case_sensitive and any(
+            _WALLET_SHAPED.fullmatch(seg) and seg != seg.lower() for seg in segments
+        ):
+            raise InvalidName(
+                f"storage key {key!r}: on a case-insensitive filesystem wallet segments must be "
+                "lower case (another spelling would share the wallet's directory)"
+            )
         return segments
-
-    def _path(self, segments: list[str]) -> Path:
-        return self.root.joinpath(*segments)
 
     def _conflict(self, key: str) -> InvalidName:
         return InvalidName(
@@ -266,41 +367,95 @@ class LocalObjectStore(ObjectStore):
             "cannot be both an object and a directory of other objects; choose another key"
         )
 
+    def _link_refused(self, key: str, relative: str) -> ConfigurationError:
+        return ConfigurationError(
+            f"local store {self.root}: {relative!r} (on the way to {key!r}) is a symbolic link; "
+            "the local driver never follows links inside its root - remove it"
+        )
+
+    def _alias(self, key: str) -> InvalidName:
+        return InvalidName(
+            f"storage key {key!r} differs only in letter case from an existing name on this "
+            "case-insensitive filesystem; the two would share one file - choose another name"
+        )
+
+    # -- walking ---------------------------------------------------------------------------
+
+    def _exact(self, dir_fd: int, name: str) -> bool:
+        """On a case-insensitive filesystem: is ``name`` present with exactly this spelling?
+
+        Lower-case wallet segments are not listed (their parent holds every tenant, and no
+        other spelling of a wallet can be created here: ``_segments`` refuses it), so no
+        operation lists a directory that grows with the number of tenants.
+        """
+        if self.case_sensitive or (_WALLET_SHAPED.fullmatch(name) and name == name.lower()):
+            return True
+        return name in self._listing(dir_fd)
+
+    def _listing(self, dir_fd: int) -> builtins.list[str]:
+        """The names a directory holds, spelled as stored (a hook for simulating filesystems)."""
+        return os.listdir(dir_fd)
+
+    def _open_dir(self, segments: list[str], *, create: bool = False) -> int:
+        """A descriptor of ``<root>/<segments...>``, walked without following any link.
+
+        Raises ``_NoDirectory`` when a component is missing (reads) or is not a real
+        directory. ``create`` makes missing directories 0700 (writes).
+        """
+        fd = os.open(self.root, _DIR_FLAGS)
+        try:
+            for depth, segment in enumerate(segments):
+                relative = "/".join(segments[: depth + 1])
+                created = False
+                if create:
+                    try:
+                        os.mkdir(segment, paths.PRIVATE_DIR_MODE, dir_fd=fd)
+                        created = True
+                    except FileExistsError:
+                        pass
+                if not created and not self._exact(fd, segment):
+                    raise _NoDirectory(relative, link=False)
+                try:
+                    child = os.open(segment, _DIR_FLAGS, dir_fd=fd)
+                except FileNotFoundError:
+                    raise _NoDirectory(relative, link=False) from None
+                except OSError as exc:
+                    if exc.errno not in _NOT_A_DIR:
+                        raise
+                    is_link = stat.S_ISLNK(
+                        os.stat(segment, dir_fd=fd, follow_symlinks=False).st_mode
+                    )
+                    raise _NoDirectory(relative, link=is_link) from None
+                if created:
+                    os.fchmod(child, paths.PRIVATE_DIR_MODE)
+                    _fsync_fd(fd)
+                os.close(fd)
+                fd = child
+            return fd
+        except BaseException:
+            os.close(fd)
+            raise
+
     # -- writes ----------------------------------------------------------------------------
 
-    def _ensure_parent(self, segments: list[str], key: str) -> Path:
-        directory = self.root
-        for segment in segments[:-1]:
-            directory = directory / segment
-            try:
-                os.mkdir(directory, paths.PRIVATE_DIR_MODE)
-            except FileExistsError:
-                if not directory.is_dir() or directory.is_symlink():
-                    raise self._conflict(key) from None
-                continue
-            os.chmod(directory, paths.PRIVATE_DIR_MODE)
-            paths.fsync_dir(directory.parent)
-        return directory
-
-    def _sweep_stale_temps(self, directory: Path) -> None:
+    def _sweep_stale_temps(self, dir_fd: int) -> None:
         """Remove temp files a killed writer left behind; once per directory per store.
 
         They were never visible as objects, but they would accumulate.
         """
-        self._swept.add(directory)
         cutoff = time.time() - STALE_TEMP_SECONDS
-        with contextlib.suppress(OSError), os.scandir(directory) as entries:
+        with contextlib.suppress(OSError), os.scandir(dir_fd) as entries:
             for entry in entries:
                 if entry.name.startswith(TEMP_PREFIX) and entry.is_file(follow_symlinks=False):
                     with contextlib.suppress(OSError):
                         if entry.stat(follow_symlinks=False).st_mtime < cutoff:
-                            os.unlink(entry.path)
+                            os.unlink(entry.name, dir_fd=dir_fd)
 
-    def _write_temp(self, directory: Path, data: bytes) -> Path:
+    def _write_temp(self, dir_fd: int, data: bytes) -> str:
         while True:
-            temp = directory / f"{TEMP_PREFIX}{secrets.token_hex(8)}"
+            temp = f"{TEMP_PREFIX}{secrets.token_hex(8)}"
             try:
-                fd = os.open(temp, _TEMP_FLAGS, paths.PRIVATE_FILE_MODE)
+                fd = os.open(temp, _TEMP_FLAGS, paths.PRIVATE_FILE_MODE, dir_fd=dir_fd)
             except FileExistsError:
                 continue
             break
@@ -314,15 +469,15 @@ class LocalObjectStore(ObjectStore):
         except BaseException:
             os.close(fd)
             with contextlib.suppress(OSError):
-                os.unlink(temp)
+                os.unlink(temp, dir_fd=dir_fd)
             raise
         os.close(fd)
         return temp
 
-    def _current_etag(self, path: Path) -> str | None:
+    def _lstat(self, dir_fd: int, name: str) -> os.stat_result | None:
         try:
-            return etag_of(self._read(path))
-        except NotFound:
+            return os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+        except FileNotFoundError:
             return None
 
     def put(
@@ -343,93 +498,159 @@ class LocalObjectStore(ObjectStore):
                 "put: pass either if_none_match=True (create-only) or if_match=etag, not both"
             )
         payload = bytes(data)
-        path = self._path(segments)
-        directory = self._ensure_parent(segments, key)
-        if directory not in self._swept:
-            self._sweep_stale_temps(directory)
-        temp = self._write_temp(directory, payload)
-        leftover: Path | None = temp
+        *parents, name = segments
         try:
-            with _DirLock(directory):
-                if path.is_dir() and not path.is_symlink():
-                    raise self._conflict(key)
-                if if_none_match:
-                    try:
-                        os.link(temp, path)
-                    except FileExistsError:
-                        raise PreconditionFailed(
-                            f"create-only put of {key!r} lost: the object already exists"
-                        ) from None
-                else:
-                    if if_match is not None:
-                        current = self._current_etag(path)
-                        if current is None or current != if_match.strip('"'):
+            dir_fd = self._open_dir(parents, create=True)
+        except _NoDirectory as exc:
+            if exc.link:
+                raise self._link_refused(key, exc.relative) from None
+            if self._lstat_parent_exists(parents):
+                raise (self._conflict(key) if self.case_sensitive else self._alias(key)) from None
+            raise self._conflict(key) from None
+        try:
+            directory = tuple(parents)
+            if directory not in self._swept:
+                self._swept.add(directory)
+                self._sweep_stale_temps(dir_fd)
+            temp = self._write_temp(dir_fd, payload)
+            leftover: str | None = temp
+            try:
+                with _DirLock(dir_fd):
+                    self._check_target(dir_fd, name, key)
+                    if if_none_match:
+                        try:
+                            os.link(temp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+                        except FileExistsError:
                             raise PreconditionFailed(
-                                f"conditional put of {key!r} lost: the object "
-                                + ("no longer exists" if current is None else "changed meanwhile")
-                                + "; re-read it and retry"
-                            )
-                    os.replace(temp, path)
-                    leftover = None
+                                f"create-only put of {key!r} lost: the object already exists"
+                            ) from None
+                    else:
+                        if if_match is not None:
+                            current = self._current_etag(dir_fd, name, key)
+                            if current is None or current != if_match.strip('"'):
+                                raise PreconditionFailed(
+                                    f"conditional put of {key!r} lost: the object "
+                                    + (
+                                        "no longer exists"
+                                        if current is None
+                                        else "changed meanwhile"
+                                    )
+                                    + "; re-read it and retry"
+                                )
+                        os.replace(temp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+                        leftover = None
+            finally:
+                if leftover is not None:
+                    with contextlib.suppress(OSError):
+                        os.unlink(leftover, dir_fd=dir_fd)
+            _fsync_fd(dir_fd)
         finally:
-            if leftover is not None:
-                with contextlib.suppress(OSError):
-                    os.unlink(leftover)
-        paths.fsync_dir(directory)
+            os.close(dir_fd)
         return etag_of(payload)
+
+    def _lstat_parent_exists(self, parents: list[str]) -> bool:
+        """After a failed walk: does some spelling of the path exist (an alias, not a file)?"""
+        try:
+            st = os.stat(self.root.joinpath(*parents), follow_symlinks=False)
+        except OSError:
+            return False
+        return stat.S_ISDIR(st.st_mode)
+
+    def _check_target(self, dir_fd: int, name: str, key: str) -> None:
+        """Under the directory lock: the name is free, or exactly our object (not an alias)."""
+        st = self._lstat(dir_fd, name)
+        if st is None:
+            return
+        if stat.S_ISDIR(st.st_mode):
+            raise self._conflict(key)
+        if not self._exact(dir_fd, name):
+            raise self._alias(key)
+
+    def _current_etag(self, dir_fd: int, name: str, key: str) -> str | None:
+        try:
+            return etag_of(self._read_at(dir_fd, name, key))
+        except NotFound:
+            return None
 
     def delete(self, key: str) -> None:
         with _fs_errors(key, self.root):
             self._delete(key)
 
     def _delete(self, key: str) -> None:
-        segments = self._segments(key)
-        path = self._path(segments)
-        directory = path.parent
-        if not directory.is_dir():
-            return
-        with _DirLock(directory):
-            try:
-                st = os.lstat(path)
-            except (FileNotFoundError, NotADirectoryError):
-                return
-            if not stat.S_ISREG(st.st_mode):
-                return  # a directory of other keys is not an object: nothing to delete
-            os.unlink(path)
-        paths.fsync_dir(directory)
+        *parents, name = self._segments(key)
+        try:
+            dir_fd = self._open_dir(parents)
+        except _NoDirectory:
+            return  # nothing of ours there (a link to elsewhere is never followed)
+        try:
+            with _DirLock(dir_fd):
+                st = self._lstat(dir_fd, name)
+                if st is None or not stat.S_ISREG(st.st_mode):
+                    return  # a directory of other keys (or a link) is not an object
+                if not self._exact(dir_fd, name):
+                    return  # another spelling's object is not this key's
+                os.unlink(name, dir_fd=dir_fd)
+            _fsync_fd(dir_fd)
+        finally:
+            os.close(dir_fd)
 
     # -- reads -----------------------------------------------------------------------------
 
-    def _read(self, path: Path) -> bytes:
+    def _read_at(self, dir_fd: int, name: str, key: str, max_size: int | None = None) -> bytes:
         try:
-            fd = os.open(path, _READ_FLAGS)
+            fd = os.open(name, _READ_FLAGS, dir_fd=dir_fd)
         except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
-            raise NotFound(f"no object at {self._key_of(path)!r}") from None
+            raise NotFound(f"no object at {key!r}") from None
         except OSError as exc:
             if exc.errno == errno.ELOOP:  # a symlink: never an object of ours
-                raise NotFound(f"no object at {self._key_of(path)!r}") from None
+                raise NotFound(f"no object at {key!r}") from None
             raise
         try:
-            if not stat.S_ISREG(os.fstat(fd).st_mode):
-                raise NotFound(f"no object at {self._key_of(path)!r}")
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode) or not self._exact(dir_fd, name):
+                raise NotFound(f"no object at {key!r}")
+            if max_size is not None:
+                check_object_size(key, st.st_size, max_size)
+            limit = -1 if max_size is None else max_size + 1
             chunks: list[bytes] = []
-            while chunk := os.read(fd, 1 << 20):
+            total = 0
+            while chunk := os.read(fd, 1 << 20 if limit < 0 else min(1 << 20, limit - total)):
                 chunks.append(chunk)
-            return b"".join(chunks)
+                total += len(chunk)
+                if 0 <= limit <= total:
+                    break
+            data = b"".join(chunks)
+            if max_size is not None:
+                check_object_size(key, len(data), max_size)  # grew since fstat
+            return data
         finally:
             os.close(fd)
 
-    def _key_of(self, path: Path) -> str:
-        return path.relative_to(self.root).as_posix()
+    def _read(self, segments: list[str], key: str, max_size: int | None = None) -> bytes:
+        *parents, name = segments
+        try:
+            dir_fd = self._open_dir(parents)
+        except _NoDirectory:
+            raise NotFound(f"no object at {key!r}") from None
+        try:
+            return self._read_at(dir_fd, name, key, max_size)
+        finally:
+            os.close(dir_fd)
 
     def get(self, key: str) -> StoredObject:
         with _fs_errors(key, self.root):
-            data = self._read(self._path(self._segments(key)))
+            data = self._read(self._segments(key), key)
+        return StoredObject(data=data, etag=etag_of(data))
+
+    def get_capped(self, key: str, *, max_size: int) -> StoredObject:
+        """Refuse an object above ``max_size`` by its size on disk, before reading it."""
+        with _fs_errors(key, self.root):
+            data = self._read(self._segments(key), key, max_size)
         return StoredObject(data=data, etag=etag_of(data))
 
     def head(self, key: str) -> ObjectInfo:
         with _fs_errors(key, self.root):
-            data = self._read(self._path(self._segments(key)))
+            data = self._read(self._segments(key), key)
         return ObjectInfo(key=key, size=len(data), etag=etag_of(data))
 
     def list(self, prefix: str) -> Iterator[ObjectInfo]:
@@ -444,28 +665,35 @@ class LocalObjectStore(ObjectStore):
         return self._infos(keys)
 
     def _collect(self, complete: builtins.list[str], partial: str) -> Iterator[str]:
-        base = self.root.joinpath(*complete)
-        start = "".join(f"{s}/" for s in complete)
-        stack: builtins.list[tuple[Path, str, bool]] = [(base, start, True)]
+        """Every key below ``complete``; each directory is reopened from the root (no links)."""
+        stack: builtins.list[tuple[builtins.list[str], bool]] = [(complete, True)]
         while stack:
-            directory, key_prefix, top = stack.pop()
+            segments, top = stack.pop()
             try:
-                entries = list(os.scandir(directory))
-            except (FileNotFoundError, NotADirectoryError):
+                dir_fd = self._open_dir(segments)
+            except _NoDirectory:
                 continue
-            for entry in entries:
-                name = entry.name
+            try:
+                with os.scandir(dir_fd) as it:
+                    entries = [
+                        (e.name, e.is_dir(follow_symlinks=False), e.is_file(follow_symlinks=False))
+                        for e in it
+                    ]
+            finally:
+                os.close(dir_fd)
+            key_prefix = "".join(f"{s}/" for s in segments)
+            for name, is_dir, is_file in entries:
                 if name.startswith(RESERVED_PREFIX) or (top and not name.startswith(partial)):
                     continue
                 key = key_prefix + name
                 try:
-                    segments = split_key(key)  # skips names no key could have produced
+                    key_segments = split_key(key)  # skips names no key could have produced
                 except InvalidName:
                     continue
-                if entry.is_dir(follow_symlinks=False):
-                    stack.append((Path(entry.path), key + "/", False))
-                elif entry.is_file(follow_symlinks=False) and (
-                    self.wallet is None or tenant_may_access(segments, self.wallet)
+                if is_dir:
+                    stack.append((key_segments, False))
+                elif is_file and (
+                    self.wallet is None or tenant_may_access(key_segments, self.wallet)
                 ):
                     yield key
 
@@ -473,7 +701,7 @@ class LocalObjectStore(ObjectStore):
         for key in keys:
             try:
                 with _fs_errors(key, self.root):
-                    data = self._read(self._path(key.split("/")))
+                    data = self._read(key.split("/"), key)
             except NotFound:
                 continue  # deleted while we were listing
             yield ObjectInfo(key=key, size=len(data), etag=etag_of(data))

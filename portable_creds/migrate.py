@@ -9,8 +9,13 @@ The rules that make it safe to run, interrupt and run again:
   after a crash redoes only what did not finish;
 - a destination holding *different* bytes is a ``conflict`` and is left alone unless
   ``overwrite`` (someone may have written a newer value there since);
+- every object found under a migrated prefix gets a report line, including what cannot be
+  migrated (truncated, a 0x02 blob at a 0x01 path, a superseded v1 object...); anything not
+  migrated makes the report not ``ok`` (non-zero exit) and keeps that wallet's source;
 - the source is deleted only with ``delete_source``, only per wallet, only when every item of
-  that wallet verified, and (legacy) only if the wallet's source listing did not change meanwhile;
+  that wallet verified, only if each source value still equals the destination's when re-read
+  right before the delete (a rotation that landed after verification is kept), and (legacy)
+  only if the wallet's source listing did not change meanwhile;
 - an upstream v1 object converted in place (same store, same key) is first copied, sealed as it
   is, to a local 0600 backup file.
 """
@@ -18,6 +23,7 @@ The rules that make it safe to run, interrupt and run again:
 from __future__ import annotations
 
 import abc
+import contextlib
 import hmac
 import json
 import os
@@ -47,8 +53,11 @@ WOULD_MIGRATE = "would-migrate"
 CONFLICT = "conflict"
 FAILED = "failed"
 SKIPPED = "skipped"
+IGNORED = "ignored"
+"""A portable-creds blob under an upstream prefix (converted in place earlier): not a source."""
 
-OK_STATUSES = frozenset({MIGRATED, ALREADY, WOULD_MIGRATE})
+OK_STATUSES = frozenset({MIGRATED, ALREADY, WOULD_MIGRATE, IGNORED})
+_DELETABLE = frozenset({MIGRATED, ALREADY, IGNORED})
 
 
 @attrs.frozen
@@ -81,7 +90,7 @@ class Report:
     wallets: list[WalletResult] = attrs.field(factory=list)
 
     def counts(self) -> dict[str, int]:
-        out = {s: 0 for s in (MIGRATED, ALREADY, WOULD_MIGRATE, CONFLICT, FAILED, SKIPPED)}
+        out = {s: 0 for s in (MIGRATED, ALREADY, WOULD_MIGRATE, CONFLICT, FAILED, SKIPPED, IGNORED)}
         for item in self.items:
             out[item.status] = out.get(item.status, 0) + 1
         return out
@@ -109,8 +118,11 @@ class Report:
 class Entry:
     service: str
     label: str
-    """``legacy``, ``upstream-v1`` or ``upstream-v2``."""
+    """``legacy``, ``upstream-v1``, ``upstream-v2`` or ``upstream-worker``."""
     key: str = ""
+    problem: str = ""
+    """Why this object cannot be migrated (reported as-is); empty for a credential."""
+    problem_status: str = FAILED
 
 
 class Source(abc.ABC):
@@ -156,6 +168,8 @@ class LegacySource(Source):
                 f"{len(extra)} credential(s) appeared at the source since the migration listed "
                 "it; not tearing the wallet down - rerun migrate"
             )
+        for entry in entries:  # right before the (whole-wallet) teardown
+            _still_same(self, wallet, entry, dest)
         self.client.teardown(wallet)
         return "legacy wallet torn down"
 
@@ -165,32 +179,82 @@ class _Kept(Exception):
 
 
 class UpstreamSource(Source):
-    """Upstream 0x01/0x02 objects in an object store opened administratively."""
+    """Upstream 0x01/0x02 objects in an object store opened administratively.
+
+    ``worker_kek``: the static ``AGENTKEYS_WORKER_KEK_HEX`` of upstream's second 0x02 writer,
+    ``agentkeys-worker-creds``. It stores at the v2 path with the service *lowercased* in the
+    key but authenticates the service as the caller spelled it; ``worker_services`` names those
+    spellings (``OpenRouter``) so such objects can be opened and migrated under that name.
+    """
 
     def __init__(
-        self, objects: ObjectStore, kek: upstream.UpstreamKek, *, backup_dir: Path
+        self,
+        objects: ObjectStore,
+        kek: upstream.UpstreamKek,
+        *,
+        backup_dir: Path,
+        worker_kek: bytes | None = None,
+        worker_services: Sequence[str] = (),
     ) -> None:
         self.objects = objects
         self.kek = kek
         self.backup_dir = backup_dir
+        self.worker_kek = worker_kek
+        self.worker_names = {s.lower(): s for s in worker_services if s != s.lower()}
         self.description = f"upstream {objects.backend_id}"
 
     def entries(self, wallet: str) -> list[Entry]:
-        return [
-            Entry(o.service, f"upstream-v{o.version}", o.key)
-            for o in upstream.discover(self.objects, wallet)
-        ]
+        out = []
+        for found in upstream.survey(self.objects, wallet):
+            if found.problem:
+                status = IGNORED if found.ignorable else FAILED
+                label = "upstream" if found.version is None else f"upstream-v{found.version}"
+                out.append(Entry(found.service, label, found.key, found.problem, status))
+            elif found.version == upstream.V2 and found.service in self.worker_names:
+                out.append(Entry(self.worker_names[found.service], "upstream-worker", found.key))
+            else:
+                out.append(Entry(found.service, f"upstream-v{found.version}", found.key))
+        return out
+
+    def _stored_service(self, entry: Entry) -> str:
+        return entry.service.lower() if entry.label == "upstream-worker" else entry.service
 
     def read(self, wallet: str, entry: Entry) -> bytes:
+        stored = self.objects.get_capped(entry.key, max_size=upstream.SURVEY_MAX_BYTES)
+        if entry.label == "upstream-worker":
+            if self.worker_kek is None:
+                raise ConfigurationError(
+                    f"{entry.key}: --worker-service {entry.service} needs --worker-kek-file"
+                )
+            return upstream.open_blob(
+                stored.data,
+                kek=self.worker_kek,
+                wallet=wallet,
+                service=entry.service,
+                expect=upstream.V2,
+            )
         version = upstream.V2 if entry.label == "upstream-v2" else upstream.V1
-        stored = self.objects.get(entry.key)
-        return upstream.open_blob(
-            stored.data,
-            kek=self.kek(wallet, entry.service),
-            wallet=wallet,
-            service=entry.service,
-            expect=version,
-        )
+        try:
+            return upstream.open_blob(
+                stored.data,
+                kek=self.kek(wallet, entry.service),
+                wallet=wallet,
+                service=entry.service,
+                expect=version,
+            )
+        except IntegrityError:
+            if version != upstream.V2:
+                raise
+        if self.worker_kek is not None:
+            with contextlib.suppress(IntegrityError):
+                return upstream.open_blob(
+                    stored.data,
+                    kek=self.worker_kek,
+                    wallet=wallet,
+                    service=entry.service,
+                    expect=upstream.V2,
+                )
+        raise IntegrityError(_v2_unopened(entry.service, worker=self.worker_kek is not None))
 
     def _in_place(self, entry: Entry, dest: CredentialStore) -> bool:
         return (
@@ -209,13 +273,50 @@ class UpstreamSource(Source):
         return True
 
     def delete(self, wallet: str, entries: Sequence[Entry], dest: CredentialStore) -> str:
+        # Not a source object, or already replaced by the converted blob: nothing to delete.
+        doomed = [e for e in entries if not e.problem and not self._in_place(e, dest)]
+        for entry in doomed:  # all still equal, before the first delete...
+            _still_same(self, wallet, entry, dest)
         removed = 0
-        for entry in entries:
-            if self._in_place(entry, dest):
-                continue  # already replaced by the converted blob
+        for entry in doomed:  # ...and each one again right before its own delete
+            try:
+                _still_same(self, wallet, entry, dest)
+            except _Kept as kept:
+                raise _Kept(f"{kept} ({removed} object(s) deleted before this one)") from None
             self.objects.delete(entry.key)
             removed += 1
         return f"{removed} upstream object(s) deleted"
+
+
+def _v2_unopened(service: str, *, worker: bool) -> str:
+    """Why a 0x02 object did not open: name upstream's second writer instead of "tampered"."""
+    tried = "the signer-derived KEK" + (" or the worker KEK (--worker-kek-file)" if worker else "")
+    hint = (
+        "if agentkeys-worker-creds wrote it for a service spelled with capitals (it lowercases "
+        "the key but authenticates the original spelling), pass --worker-service NAME"
+        if worker
+        else "agentkeys-worker-creds writes 0x02 objects under its static "
+        "AGENTKEYS_WORKER_KEK_HEX, not the signer: pass --worker-kek-file FILE to open them"
+    )
+    return (
+        f"integrity check failed: the 0x02 object for {service!r} opens with neither "
+        f"{tried}: {hint}; otherwise it "
+        "was altered or sealed under another key"
+    )
+
+
+def _still_same(source: Source, wallet: str, entry: Entry, dest: CredentialStore) -> None:
+    """Re-read source and destination now; ``_Kept`` unless they still hold equal values."""
+    try:
+        now = source.read(wallet, entry)
+        there = dest.get(entry.service).reveal()
+    except PortableCredsError as exc:
+        raise _Kept(f"re-reading {entry.service!r} before deleting failed ({exc})") from None
+    if not hmac.compare_digest(now, there):
+        raise _Kept(
+            f"{entry.service!r} changed at the source or the destination since it was "
+            "verified; not deleting - rerun migrate"
+        )
 
 
 def _write_private(path: Path, data: bytes) -> None:
@@ -329,8 +430,8 @@ def _maybe_delete(
         return WalletResult(wallet, False)
     if dry_run:
         return WalletResult(wallet, False, "dry run: source kept")
-    if not all(i.status in (MIGRATED, ALREADY) for i in items):
-        note = "source kept: not every credential of this wallet was verified"
+    if not all(i.status in _DELETABLE for i in items):
+        note = "source kept: not every object of this wallet was migrated and verified"
         progress.note(f"{wallet}: {note}")
         return WalletResult(wallet, False, note)
     try:
@@ -355,6 +456,9 @@ def _one(
 ) -> Item:
     def item(status: str, detail: str = "") -> Item:
         return Item(wallet, entry.service, entry.label, status, detail)
+
+    if entry.problem:
+        return item(entry.problem_status, entry.problem)
 
     try:
         names.validate_service(entry.service)

@@ -55,6 +55,10 @@ class ClientScopedStore(ObjectStore):
         self._check(key, write=False)
         return self.inner.get(key)
 
+    def get_capped(self, key: str, *, max_size: int) -> StoredObject:
+        self._check(key, write=False)
+        return self.inner.get_capped(key, max_size=max_size)
+
     def head(self, key: str) -> ObjectInfo:
         self._check(key, write=False)
         return self.inner.head(key)

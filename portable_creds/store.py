@@ -223,7 +223,9 @@ class CredentialStore:
         def run() -> Secret:
             svc = names.validate_service(service)
             try:
-                stored = self.objects.get(self._key(svc))
+                stored = self.objects.get_capped(
+                    self._key(svc), max_size=envelope.max_blob_size(self.max_payload)
+                )
             except NotFound as exc:
                 raise self._not_found(svc, exc) from None
             plaintext = envelope.open_blob(

@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from . import names
 from .driver import ObjectStore
-from .errors import IntegrityError, NotFound
+from .errors import IntegrityError, NotFound, PayloadTooLarge
 
 V1 = 0x01
 V2 = 0x02
@@ -109,37 +109,128 @@ class UpstreamObject:
     etag: str
 
 
-def _services(objects: ObjectStore, prefix: str) -> dict[str, str]:
-    found: dict[str, str] = {}
-    for info in objects.list(prefix):
-        rest = info.key[len(prefix) :]
-        if not rest.endswith(names.SUFFIX) or "/" in rest:
-            continue
-        found[rest[: -len(names.SUFFIX)]] = info.key
-    return found
+@attrs.frozen
+class Finding:
+    """One object under a wallet's upstream prefixes, and why it is (not) migratable.
+
+    ``problem`` is empty for a credential to migrate; otherwise it says precisely what is
+    wrong, and ``ignorable`` marks portable-creds' own blobs (already converted in place).
+    """
+
+    wallet: str
+    service: str
+    key: str
+    version: int | None
+    etag: str = ""
+    problem: str = ""
+    ignorable: bool = False
+
+
+#: Largest object read while surveying: an upstream blob holds one API key, never megabytes.
+SURVEY_MAX_BYTES = 1 << 20
+
+
+def _classify(wallet: str, key: str, prefix: str, expect: int, data: bytes) -> Finding:
+    rest = key[len(prefix) :]
+    service = rest[: -len(names.SUFFIX)] if rest.endswith(names.SUFFIX) else rest
+    layout = f"0x{expect:02x}"
+    if not rest.endswith(names.SUFFIX) or "/" in rest or not service:
+        return Finding(
+            wallet,
+            rest,
+            key,
+            None,
+            problem="not <service>.enc: not an upstream credential object, not migrated",
+        )
+    if data.startswith(b"PCE"):
+        return Finding(
+            wallet,
+            service,
+            key,
+            None,
+            problem="a portable-creds blob (converted "
+            "earlier, or written by portable-creds): nothing to migrate",
+            ignorable=True,
+        )
+    first = data[0] if data else None
+    if first in (V1, V2) and len(data) < MIN_LEN:
+        return Finding(
+            wallet,
+            service,
+            key,
+            first,
+            problem=f"truncated: {len(data)} bytes, "
+            f"an upstream blob has at least {MIN_LEN}; not migrated",
+        )
+    if first in (V1, V2) and first != expect:
+        return Finding(
+            wallet,
+            service,
+            key,
+            first,
+            problem=f"a 0x{first:02x} blob at a "
+            f"{layout} path (moved between layouts?): its AAD cannot match; "
+            "not migrated",
+        )
+    if first != expect:
+        shown = "empty" if first is None else f"first byte 0x{first:02x}"
+        return Finding(
+            wallet, service, key, None, problem=f"not an upstream blob ({shown}); not migrated"
+        )
+    return Finding(wallet, service, key, expect)
+
+
+def survey(objects: ObjectStore, wallet: str) -> list[Finding]:
+    """Every object under the wallet's v2 and v1 credential prefixes, each classified.
+
+    Nothing found there is dropped silently: the caller reports every finding. A service
+    present in both layouts is read from v2 (as upstream's readers do); its v1 object is a
+    finding of its own (``superseded``) so it is neither lost nor deleted unread.
+    """
+    wallet = names.validate_wallet(wallet)
+    findings: list[Finding] = []
+    migratable_v2: set[str] = set()
+    for version, prefix in ((V2, v2_prefix(wallet)), (V1, v1_prefix(wallet))):
+        for info in objects.list(prefix):
+            try:
+                stored = objects.get_capped(info.key, max_size=SURVEY_MAX_BYTES)
+            except NotFound:
+                continue  # deleted since the listing: not there to migrate
+            except PayloadTooLarge:
+                findings.append(
+                    Finding(
+                        wallet,
+                        info.key[len(prefix) :],
+                        info.key,
+                        None,
+                        problem=f"{info.size} bytes: too large for an "
+                        "upstream credential; not migrated",
+                    )
+                )
+                continue
+            found = _classify(wallet, info.key, prefix, version, stored.data)
+            found = attrs.evolve(found, etag=stored.etag)
+            if not found.problem and version == V2:
+                migratable_v2.add(found.service)
+            elif not found.problem and found.service in migratable_v2:
+                found = attrs.evolve(
+                    found,
+                    problem="superseded by the 0x02 object of the same "
+                    "service (upstream reads that one); its value was not "
+                    "migrated - compare and delete it at the source",
+                )
+            findings.append(found)
+    return sorted(findings, key=lambda f: (f.service, f.key))
 
 
 def discover(objects: ObjectStore, wallet: str) -> Iterator[UpstreamObject]:
-    """Every upstream credential of ``wallet`` (v2 wins over v1 for the same service).
+    """Every migratable upstream credential of ``wallet`` (v2 wins over v1 for a service).
 
-    Objects at the v1 path that are not upstream blobs (e.g. already converted to our envelope,
-    which starts with ``PCE``) are skipped here; the caller sees them as destination state.
+    ``survey`` also returns what is *not* migratable, with the reason.
     """
-    wallet = names.validate_wallet(wallet)
-    v2 = _services(objects, v2_prefix(wallet))
-    v1 = _services(objects, v1_prefix(wallet))
-    for service in sorted(set(v1) | set(v2)):
-        for version, table in ((V2, v2), (V1, v1)):
-            key = table.get(service)
-            if key is None:
-                continue
-            try:
-                stored = objects.get(key)
-            except NotFound:
-                continue
-            if blob_version(stored.data) == version:
-                yield UpstreamObject(wallet, service, version, key, stored.etag)
-                break
+    for found in survey(objects, wallet):
+        if not found.problem and found.version is not None:
+            yield UpstreamObject(found.wallet, found.service, found.version, found.key, found.etag)
 
 
 def read(objects: ObjectStore, obj: UpstreamObject, kek: UpstreamKek) -> bytes:

@@ -30,7 +30,12 @@ def register(subparsers: Any) -> None:
             "                        profile's legacy_token\n"
             "  --from-upstream URL   upstream 0x01/0x02 objects in an object store (s3://BUCKET,\n"
             "                        local:///DIR ...), opened with the signer-derived KEK\n"
-            "                        (--signer-url / AGENTKEYS_SIGNER_URL)"
+            "                        (--signer-url / AGENTKEYS_SIGNER_URL); objects written by\n"
+            "                        agentkeys-worker-creds need --worker-kek-file\n\n"
+            "Every object under a wallet's upstream prefixes gets a report line; one that is\n"
+            "not migrated (truncated, in the wrong layout, superseded...) makes the exit status\n"
+            "1 and keeps that wallet's source. --delete-source re-reads and compares each\n"
+            "value right before deleting it."
         ),
         epilog=(
             "exit status: 0 when every credential is migrated or already present, 1 otherwise.\n\n"
@@ -79,6 +84,20 @@ def register(subparsers: Any) -> None:
         help="signer omni account [env AGENTKEYS_OMNI_ACCOUNT; default: from the wallet]",
     )
     p.add_argument("--signer-token-file", metavar="F", help="file holding the signer bearer token")
+    p.add_argument(
+        "--worker-kek-file",
+        metavar="F",
+        help="file holding agentkeys-worker-creds' AGENTKEYS_WORKER_KEK_HEX (64 hex): opens the "
+        "0x02 objects that upstream worker wrote",
+    )
+    p.add_argument(
+        "--worker-service",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="a service the worker stored with capitals (its key is lowercased, its AAD is "
+        "not): migrate bots/<omni>/credentials/<name lowercased>.enc as NAME (repeatable)",
+    )
     p.add_argument(
         "--backup-dir",
         metavar="DIR",
@@ -144,7 +163,32 @@ def _source(args: argparse.Namespace, settings: Any, backup_dir: Path) -> Any:
     if settings.home is not None:
         options["home"] = str(settings.home)
     objects = open_object_store(args.from_upstream, wallet=None, **options)
-    return UpstreamSource(objects, keys.upstream_kek, backup_dir=backup_dir)
+    worker_kek = _read_kek_file(args.worker_kek_file) if args.worker_kek_file else None
+    if args.worker_service and worker_kek is None:
+        raise ConfigurationError("--worker-service needs --worker-kek-file")
+    return UpstreamSource(
+        objects,
+        keys.upstream_kek,
+        backup_dir=backup_dir,
+        worker_kek=worker_kek,
+        worker_services=args.worker_service,
+    )
+
+
+def _read_kek_file(path: str) -> bytes:
+    """The worker KEK: 64 hex characters (an optional ``0x``), as upstream's env var holds it."""
+    from ..errors import ConfigurationError
+
+    text = _read_token_file(path, "worker KEK").removeprefix("0x")
+    try:
+        kek = bytes.fromhex(text)
+    except ValueError:
+        kek = b""
+    if len(kek) != 32:
+        raise ConfigurationError(
+            f"the worker KEK file {path} must hold 64 hex characters (AGENTKEYS_WORKER_KEK_HEX)"
+        )
+    return kek
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:

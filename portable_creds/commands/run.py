@@ -3,6 +3,9 @@
 The secrets go from the store straight into the new process's environment: nothing is written
 to disk, printed or logged. The command *replaces* this process (``exec``), so its exit code,
 signals and stdin/stdout are its own, and no copy of the secrets lingers in a parent process.
+The child inherits the environment minus portable-creds' own settings and tokens
+(``portable_creds.childenv``) unless ``--keep-env`` asks for everything; two credentials
+competing for one variable are refused, never silently overwritten.
 """
 
 from __future__ import annotations
@@ -36,7 +39,9 @@ def register(subparsers: Any) -> None:
             "By default every credential of the wallet is injected as\n"
             "<SERVICE upper, '-' -> '_'>_API_KEY (openai -> OPENAI_API_KEY). --service S picks\n"
             "credentials by name; --env VAR=SERVICE picks the variable name too. The command\n"
-            "replaces portable-creds, so its exit code is the exit code."
+            "replaces portable-creds, so its exit code is the exit code. The command does not\n"
+            "inherit PORTABLE_CREDS_*, AGENTKEYS_* tokens/keys or *_TOKEN_FILE variables\n"
+            "(--keep-env passes them on); two credentials for one variable are an error."
         ),
         epilog=(
             "examples:\n"
@@ -59,6 +64,14 @@ def register(subparsers: Any) -> None:
         metavar="SERVICE",
         help="inject SERVICE under its default name (repeatable)",
     )
+    p.add_argument(
+        "--keep-env",
+        action="store_true",
+        help=(
+            "pass PORTABLE_CREDS_*, AGENTKEYS_* tokens/keys and *_TOKEN_FILE variables on to "
+            "the command (default: withheld, so it cannot reach more than it is given)"
+        ),
+    )
     p.add_argument("cmd", nargs=argparse.REMAINDER, metavar="-- CMD ...")
     p.set_defaults(func=cmd_run)
 
@@ -67,17 +80,30 @@ def _mapping(args: argparse.Namespace) -> dict[str, str] | None:
     """VAR -> SERVICE, or None for "every credential of the wallet"."""
     from ..names import validate_service
 
-    mapping: dict[str, str] = {}
+    pairs: list[tuple[str, str]] = []
     for spec in args.env:
         var, sep, service = spec.partition("=")
         if not sep or not _ENV_NAME.fullmatch(var):
             _common.fail(
                 f"--env {spec!r}: expected VAR=SERVICE with VAR a valid variable name", code="usage"
             )
-        mapping[var] = validate_service(service)
+        pairs.append((var, validate_service(service)))
     for service in args.service:
-        mapping[_default_var(validate_service(service))] = service
-    return mapping or None
+        pairs.append((_default_var(validate_service(service)), service))
+    return _unique(pairs, hint="name one of them with --env VAR=SERVICE") or None
+
+
+def _unique(pairs: list[tuple[str, str]], *, hint: str, code: str = "usage") -> dict[str, str]:
+    """VAR -> SERVICE; refuses two different services for one variable (one would be lost)."""
+    mapping: dict[str, str] = {}
+    for var, service in pairs:
+        other = mapping.setdefault(var, service)
+        if other != service:
+            _common.fail(
+                f"credentials {other!r} and {service!r} would both be injected as {var}; {hint}",
+                code=code,
+            )
+    return mapping
 
 
 def _default_var(service: str) -> str:
@@ -134,7 +160,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     from ..audit import Recorder, sink_for_cli
 
     sink = sink_for_cli(args)
-    env: dict[bytes, bytes] = {k: v for k, v in os.environb.items()}
+    from ..childenv import child_environment
+
+    env: dict[bytes, bytes] = dict(os.environb)
+    withheld: list[str] = []
+    if not args.keep_env:
+        env, withheld = child_environment(os.environb)
     # The fetch runs with a read-only scope of exactly the injected services (run never
     # writes): enforced by the cloud where the backend can narrow its credentials, else by
     # this client - silently, since nothing leaves this process.
@@ -144,7 +175,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     ):
         if mapping is None:
             names = list(request.services) if request is not None else store.list()
-            mapping = {_default_var(s): s for s in names if request is None or store.exists(s)}
+            mapping = _unique(
+                [(_default_var(s), s) for s in names if request is None or store.exists(s)],
+                hint="pick the credentials with --env VAR=SERVICE",
+                code="invalid-input",
+            )
         services = sorted(set(mapping.values()))
         if request is not None:
             outside = sorted(set(services) - set(request.services))
@@ -171,6 +206,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             else "nothing to fetch"
         )
         _common.notice(f"injecting {', '.join(sorted(mapping))} into {cmd[0]} ({scope})")
+        if withheld:
+            _common.notice(f"not passed on to {cmd[0]}: {', '.join(withheld)} (see --keep-env)")
     sys.stdout.flush()
     sys.stderr.flush()
     try:

@@ -10,7 +10,12 @@ credential requests with an error; ``hang_reads_after(n)`` blocks every ``read``
 until ``release()`` - how tests interrupt a migration at a known point without timing;
 ``clock_offset`` skews the ``Date`` header.
 
-Run it by hand::
+It is a WSGI app served by waitress (``portable_creds.wsgi``): bounded request sizes, idle
+timeouts for stalled clients, a 400 for malformed framing, graceful shutdown - the same stack
+as the token vendor, so tests exercise what production runs. A wallet-scoped token sees only
+its own wallets' events in ``/audit/query``.
+
+Run it by hand (needs ``pip install 'portable-creds[serve]'``)::
 
     python -m portable_creds.testing.legacy_server --port 8090 --token dev-token
 """
@@ -20,17 +25,17 @@ from __future__ import annotations
 import argparse
 import base64
 import binascii
+import email.utils
 import json
 import threading
 import time
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs
 
-from .loopback import LoopbackHTTPServer
+from ..wsgi import ServerLimits, WsgiServer, request_body, request_headers
 
 _ERRORS = {
     400: "BAD_REQUEST",
@@ -43,6 +48,10 @@ _ERRORS = {
 }
 
 
+_MAX_BODY = 8 << 20
+"""The largest request body accepted: base64 of a secret well above any real API key."""
+
+
 class _Reject(Exception):
     def __init__(self, status: int, message: str, code: str | None = None) -> None:
         super().__init__(message)
@@ -51,7 +60,7 @@ class _Reject(Exception):
         self.message = message
 
 
-class LegacyServer(LoopbackHTTPServer):
+class LegacyServer(WsgiServer):
     """``with LegacyServer({"tok": {"0xabc..."}}) as srv: srv.url``."""
 
     def __init__(
@@ -61,6 +70,7 @@ class LegacyServer(LoopbackHTTPServer):
         host: str = "127.0.0.1",
         port: int = 0,
         expired_tokens: Iterable[str] = (),
+        limits: ServerLimits | None = None,
     ) -> None:
         self.tokens: dict[str, set[str] | None] = {
             tok: (None if wallets is None else {w.lower() for w in wallets})
@@ -79,7 +89,13 @@ class LegacyServer(LoopbackHTTPServer):
         self._released = threading.Event()
         self.hanging = threading.Event()
         """Set once a read is blocked by ``hang_reads_after``."""
-        super().__init__(_handler_for(self), host=host, port=port, name="legacy-server")
+        super().__init__(
+            _app_for(self),
+            host=host,
+            port=port,
+            limits=limits or ServerLimits(max_body_bytes=_MAX_BODY),
+            name="legacy-agentkeys-double/1",
+        )
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -197,7 +213,12 @@ class LegacyServer(LoopbackHTTPServer):
                     del self.data[key]
             return {"ok": True}
         if path == "/audit/query" and method == "GET":
-            self._authorize(headers, None)
+            token = self._authorize(headers, None)
+            allowed = self.tokens[token]
+            if allowed is not None:
+                for k in ("owner", "agent"):
+                    if query.get(k) and query[k].lower() not in allowed:
+                        raise _Reject(403, "session is not allowed to see this agent's events")
             with self._lock:
                 events = [
                     e
@@ -205,6 +226,8 @@ class LegacyServer(LoopbackHTTPServer):
                     if all(
                         not query.get(k) or e[k] == query[k] for k in ("owner", "agent", "service")
                     )
+                    # A wallet-scoped session sees its own wallets' events, nobody else's.
+                    and (allowed is None or str(e["agent"]).lower() in allowed)
                 ]
             return {"events": events}
         if path in (
@@ -232,56 +255,42 @@ def _field(doc: Any, name: str) -> str:
     return value
 
 
-def _handler_for(server: LegacyServer) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-        server_version = "legacy-agentkeys-double/1"
+def _app_for(server: LegacyServer) -> Callable[..., Iterable[bytes]]:
+    """The WSGI app: parse, dispatch to ``server.handle``, answer with the error envelope."""
 
-        def log_message(self, format: str, *args: Any) -> None:
-            return
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        request_id = uuid.uuid4().hex
+        query = {k: v[-1] for k, v in parse_qs(environ.get("QUERY_STRING", "")).items()}
+        headers = request_headers(environ)
+        try:
+            raw = request_body(environ)
+            body: Any = None
+            if raw:
+                try:
+                    body = json.loads(raw)
+                except ValueError:
+                    raise _Reject(400, "body is not JSON") from None
+            method = str(environ["REQUEST_METHOD"])
+            path = str(environ.get("PATH_INFO") or "/")
+            status, doc = 200, server.handle(method, path, query, body, headers)
+        except _Reject as rej:
+            status, doc = rej.status, {"error": rej.code, "message": rej.message}
+        except Exception:  # the double must answer, not die
+            status, doc = 500, {"error": "INTERNAL_ERROR", "message": "internal error"}
+        payload = json.dumps(doc).encode()
+        phrase = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "Error"
+        start_response(
+            f"{status} {phrase}",
+            [
+                ("Content-Type", "application/json"),
+                ("Content-Length", str(len(payload))),
+                ("X-Request-Id", request_id),
+                ("Date", email.utils.formatdate(time.time() + server.clock_offset, usegmt=True)),
+            ],
+        )
+        return [payload]
 
-        def date_time_string(self, timestamp: float | None = None) -> str:
-            now = time.time() if timestamp is None else timestamp
-            return super().date_time_string(now + server.clock_offset)  # type: ignore[arg-type]
-
-        def _dispatch(self) -> None:
-            request_id = uuid.uuid4().hex
-            parts = urlsplit(self.path)
-            query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
-            length = int(self.headers.get("Content-Length") or 0)
-            raw = self.rfile.read(length) if length else b""
-            headers = {k.lower(): v for k, v in self.headers.items()}
-            try:
-                body: Any = None
-                if raw:
-                    try:
-                        body = json.loads(raw)
-                    except ValueError:
-                        raise _Reject(400, "body is not JSON") from None
-                status, doc = (
-                    200,
-                    server.handle(self.command, parts.path, query, body, headers),
-                )
-            except _Reject as rej:
-                status, doc = rej.status, {"error": rej.code, "message": rej.message}
-            except Exception:  # pragma: no cover - the double must answer, not die
-                status, doc = 500, {"error": "INTERNAL_ERROR", "message": "internal error"}
-            payload = json.dumps(doc).encode()
-            self.send_response(
-                status, HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else ""
-            )
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(payload)))
-            self.send_header("X-Request-Id", request_id)
-            self.end_headers()
-            self.wfile.write(payload)
-
-        do_GET = _dispatch
-        do_POST = _dispatch
-        do_DELETE = _dispatch
-        do_PUT = _dispatch
-
-    return Handler
+    return app
 
 
 def main(argv: list[str] | None = None) -> int:

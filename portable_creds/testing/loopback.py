@@ -2,6 +2,11 @@
 
 Subclasses pass their request handler; ``start``/``stop``, the context manager, ``url`` and
 ``serve_forever`` (for ``python -m ...`` entry points) are the same for all of them.
+
+This ``http.server`` flavour is for the signer and OIDC doubles, which only ever talk to the
+test's own clients. Servers that stand in for (or are) services facing other processes - the
+legacy-backend double, the token vendor - use ``portable_creds.wsgi.WsgiServer`` instead: the
+same lifecycle API on waitress, with request limits, idle timeouts and graceful shutdown.
 """
 
 from __future__ import annotations

@@ -187,3 +187,38 @@ def test_static_tenant_store_is_scoped_by_the_driver(
             attempt()
     assert moto_store.get(object_key(b, "github")).data == b"B"
     assert [i.key for i in moto_store.list(f"bots/{b}/")] == [object_key(b, "github")]
+
+
+def test_oversized_object_is_refused_before_its_body_is_read(
+    moto_endpoint: str, moto_bucket: str, moto_store: S3ObjectStore
+) -> None:
+    """An object above the reader's maximum is refused on its Content-Length (issue 12 #5):
+    the reading process never allocates the 16 MiB body (measured in a child process, since
+    moto runs inside this one)."""
+    from portable_creds.errors import PayloadTooLarge
+
+    from ..read_probe import probe
+
+    w = random_wallet()
+    root = secrets.token_bytes(32)
+    store = CredentialStore(moto_store, SecretKeySource(root), w, max_payload=4096)
+    store.put("small", b"fits")
+    big = 16 << 20
+    moto_store.put(store.key_for("huge"), b"\0" * big)
+    spec = {
+        "url": moto_url(moto_endpoint, moto_bucket),
+        "options": MOTO_KEYS,
+        "wallet": w,
+        "service": "huge",
+        "max_payload": 4096,
+        "root_hex": root.hex(),
+    }
+    answer = probe(spec)
+    assert answer["error"] == "PayloadTooLarge"
+    assert answer["peak"] < big // 16
+    assert probe({**spec, "service": "small"})["error"] is None
+    with pytest.raises(PayloadTooLarge, match="refused without being read"):
+        store.get("huge")
+    with pytest.raises(PayloadTooLarge):
+        moto_store.get_capped(store.key_for("small"), max_size=10)
+    assert moto_store.get_capped(store.key_for("small"), max_size=10_000).data

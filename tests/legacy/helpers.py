@@ -51,3 +51,13 @@ def upstream_v2(kek: bytes, wallet: str, service: str, secret: bytes) -> tuple[s
     aad = f"agentkeys.cred.aad.v2|{actor}|{service}".encode()
     blob = b"\x02" + nonce + AESGCM(kek).encrypt(nonce, secret, aad)
     return f"bots/{actor}/credentials/{service}.enc", blob
+
+
+def upstream_worker(kek: bytes, wallet: str, service: str, secret: bytes) -> tuple[str, bytes]:
+    """As agentkeys-worker-creds writes: a 0x02 blob under its static KEK, the service
+    lowercased in the key but spelled as given in the AAD."""
+    nonce = os.urandom(12)
+    actor = omni(wallet)
+    aad = f"agentkeys.cred.aad.v2|{actor}|{service}".encode()
+    blob = b"\x02" + nonce + AESGCM(kek).encrypt(nonce, secret, aad)
+    return f"bots/{actor}/credentials/{service.lower()}.enc", blob

@@ -196,8 +196,10 @@ def test_upstream_v1_converted_in_place_with_backup(signer: SignerServer, tmp_pa
     backup = tmp_path / "backup" / key
     assert backup.read_bytes() == blob
     assert stat.S_IMODE(os.stat(backup).st_mode) == 0o600
-    # rerun: the converted object is no longer upstream-shaped, nothing left to migrate
-    assert m.migrate(source, [WALLET_A], open_dest).items == []
+    # rerun: the converted object is no longer upstream-shaped; it is reported, not migrated
+    rerun = m.migrate(source, [WALLET_A], open_dest)
+    assert [(i.service, i.status) for i in rerun.items] == [("openai", m.IGNORED)]
+    assert rerun.ok
 
 
 def test_upstream_wrong_kek_fails_and_keeps_source(signer: SignerServer, tmp_path: Path) -> None:

@@ -22,7 +22,8 @@ from portable_creds.store import CredentialStore
 from .conftest import WALLET_A, WALLET_B, Env
 
 MODES = ["role-per-tenant", "token-vendor"]
-KEYS = SecretKeySource(os.urandom(32))
+KEYS_ROOT = os.urandom(32)
+KEYS = SecretKeySource(KEYS_ROOT)
 
 
 def open_cos(env: Env, wallet: str, mode: str, **kw: object) -> CredentialStore:
@@ -143,3 +144,36 @@ def test_vendor_never_scopes_into_another_tenant(env: Env) -> None:
     for keys in ((foreign,), (f"bots/{WALLET_A}/*",), (f"bots/{WALLET_A}/../{WALLET_B}/x",)):
         with pytest.raises(AccessDenied):
             provider.narrowed(Scope(keys, True)).credentials()
+
+
+def test_oversized_object_is_refused_before_its_body_is_read(env: Env) -> None:
+    """COS: an object above the reader's maximum is refused on its Content-Length (issue 12
+    #5); the reading process never allocates the 16 MiB body (measured in a child process,
+    since the double runs inside this one)."""
+    from portable_creds.errors import PayloadTooLarge
+
+    from ..read_probe import probe
+
+    store = open_cos(env, WALLET_A, "role-per-tenant", max_payload=4096)
+    store.put("small", b"fits")
+    big = 16 << 20
+    store.objects.put(store.key_for("huge"), b"\0" * big)
+    spec = {
+        "url": env.url,
+        "options": {
+            "secret_id": env.double.root.secret_id,
+            "secret_key": env.double.root.secret_key,
+        },
+        "wallet": WALLET_A,
+        "service": "huge",
+        "max_payload": 4096,
+        "root_hex": KEYS_ROOT.hex(),
+    }
+    answer = probe(spec)
+    assert answer["error"] == "PayloadTooLarge"
+    assert answer["peak"] < big // 16
+    assert probe({**spec, "service": "small"})["error"] is None
+    with pytest.raises(PayloadTooLarge, match="refused without being read"):
+        store.get("huge")
+    with pytest.raises(PayloadTooLarge):
+        store.objects.get_capped(store.key_for("small"), max_size=10)

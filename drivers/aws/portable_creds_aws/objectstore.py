@@ -20,7 +20,13 @@ import attrs
 from botocore.exceptions import ClientError, IncompleteReadError, ResponseStreamingError
 from urllib3.exceptions import ProtocolError
 
-from portable_creds.driver import Capabilities, ObjectInfo, ObjectStore, StoredObject
+from portable_creds.driver import (
+    Capabilities,
+    ObjectInfo,
+    ObjectStore,
+    StoredObject,
+    check_object_size,
+)
 from portable_creds.errors import AccessDenied, ConfigurationError, NotFound, TransientError
 from portable_creds.local import tenant_may_access, tenant_may_list
 
@@ -227,6 +233,13 @@ class S3ObjectStore(ObjectStore):
         return _etag(resp["ETag"])
 
     def get(self, key: str) -> StoredObject:
+        return self._get(key, None)
+
+    def get_capped(self, key: str, *, max_size: int) -> StoredObject:
+        """Refuse an object above ``max_size`` by its Content-Length, before reading the body."""
+        return self._get(key, max_size)
+
+    def _get(self, key: str, max_size: int | None) -> StoredObject:
         self._check_key(key)
 
         def fetch() -> tuple[bytes, str]:
@@ -235,7 +248,18 @@ class S3ObjectStore(ObjectStore):
             # read() would bypass botocore's length check and error wrapping.
             body = resp["Body"]
             try:
-                return body.read(), resp["ETag"]
+                if max_size is None:
+                    return body.read(), resp["ETag"]
+                announced = resp.get("ContentLength")
+                if announced is not None:
+                    check_object_size(key, int(announced), max_size)
+                # Capped read: a body longer than announced (or unannounced) costs at most the
+                # cap. botocore only checks the length on a read to EOF, so compare it here.
+                data = body.read(max_size + 1)
+                check_object_size(key, len(data), max_size)
+                if announced is not None and len(data) != int(announced):
+                    raise _BodyCutShort
+                return data, resp["ETag"]
             except (ResponseStreamingError, IncompleteReadError, ProtocolError):
                 raise _BodyCutShort from None
             finally:

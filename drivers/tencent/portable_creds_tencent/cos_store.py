@@ -30,6 +30,7 @@ from portable_creds.driver import (
     ObjectStore,
     StoredObject,
     TemporaryCredentials,
+    check_object_size,
 )
 from portable_creds.errors import (
     ConfigurationError,
@@ -274,20 +275,33 @@ class CosObjectStore(ObjectStore):
             raise
 
     def get(self, key: str) -> StoredObject:
+        return self._get(key, None)
+
+    def get_capped(self, key: str, *, max_size: int) -> StoredObject:
+        """Refuse an object above ``max_size`` by its Content-Length, before reading the body."""
+        return self._get(key, max_size)
+
+    def _get(self, key: str, max_size: int | None) -> StoredObject:
         bucket = self.settings.bucket
 
         def once() -> StoredObject:
             resp = self._client.get_object(Bucket=bucket, Key=key)
             raw = resp["Body"].get_raw_stream()
+            length = resp.get("Content-Length")
+            if max_size is not None and length is not None and int(length) > max_size:
+                raw.close()  # refused on the announced length: the body is never read
+                check_object_size(key, int(length), max_size)
             try:
-                data = raw.read()
+                data = raw.read() if max_size is None else raw.read(max_size + 1)
             except _BODY_ERRORS as exc:
                 # The SDK returned after the headers; the body is read from the raw urllib3
                 # stream, outside its error handling. A connection closed mid-body is a
                 # network fault like any other: retry the whole GET (bounded, in ``_call``).
                 raw.close()
                 raise CosClientError(f"body cut short ({type(exc).__name__})") from None
-            length = resp.get("Content-Length")
+            if max_size is not None and len(data) > max_size:
+                raw.close()  # more than announced (or unannounced): stop at the cap
+                check_object_size(key, len(data), max_size)
             if length is not None and int(length) != len(data):
                 raise CosClientError("truncated body")
             return StoredObject(data=data, etag=str(resp.get("ETag") or ""))

@@ -3,7 +3,9 @@
 This is what makes the ``token-vendor`` trust boundary concrete: the vendor's API key lives
 only in the service process; tenants send their OIDC token and receive credentials limited to
 their own prefix. Run it behind TLS (a reverse proxy); plain HTTP is accepted by the client
-only on loopback, for tests.
+only on loopback, for tests. It is served by waitress (``portable_creds.wsgi``): bounded
+headers and body, idle timeouts for stalled clients, a 400 for malformed framing, graceful
+shutdown on SIGTERM.
 
     POST /v1/credentials
     Authorization: Bearer <OIDC JWT>
@@ -19,10 +21,10 @@ import datetime as dt
 import json
 import logging
 import sys
-import threading
 import urllib.error
 import urllib.request
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Callable, Iterable
+from http import HTTPStatus
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -37,6 +39,7 @@ from portable_creds.errors import (
     RemoteUnavailable,
     TransientError,
 )
+from portable_creds.wsgi import ServerLimits, WsgiApp, WsgiServer, request_body, request_headers
 
 from .federation import Scope, TokenVendor, Vendor
 
@@ -59,111 +62,113 @@ def _status_for(exc: PortableCredsError) -> int:
     return 500
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server: _Server
+_BAD_BODY = {
+    "error": "InvalidName",
+    "message": 'send {"wallet": "0x..."} (+ "keys": [...], "read_only": ...)',
+}
 
-    def log_message(self, format: str, *args: Any) -> None:
-        log.debug("vendor: " + format, *args)
 
-    def _reply(self, status: int, body: dict[str, Any]) -> None:
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.send_header("Cache-Control", "no-store")
-        self.end_headers()
-        self.wfile.write(data)
-
-    def do_POST(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        if length > _MAX_BODY:
-            self.close_connection = True
-            self._reply(413, {"error": "TooLarge", "message": "request body too large"})
-            return
-        raw = self.rfile.read(length) if length else b""
-        if urlsplit(self.path).path != PATH:
-            self._reply(404, {"error": "NotFound", "message": f"POST {PATH}"})
-            return
-        auth = self.headers.get("Authorization") or ""
-        if not auth.startswith("Bearer "):
-            self._reply(
-                401, {"error": "InvalidToken", "message": "send Authorization: Bearer <JWT>"}
-            )
-            return
-        try:
-            body = json.loads(raw or b"{}")
-            wallet = body["wallet"]
-            if not isinstance(wallet, str):
+def _parse(raw: bytes) -> tuple[str, Scope | None]:
+    """The wallet and optional scope of a vend request; ``ValueError`` if malformed."""
+    try:
+        body = json.loads(raw or b"{}")
+        wallet = body["wallet"]
+        if not isinstance(wallet, str):
+            raise TypeError
+        scope = None
+        if body.get("keys") is not None:
+            keys = body["keys"]
+            if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
                 raise TypeError
-            scope = None
-            if body.get("keys") is not None:
-                keys = body["keys"]
-                if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
-                    raise TypeError
-                scope = Scope(tuple(keys), bool(body.get("read_only", True)))
-        except (ValueError, KeyError, TypeError):
-            self._reply(
-                400,
-                {
-                    "error": "InvalidName",
-                    "message": 'send {"wallet": "0x..."} (+ "keys": [...], "read_only": ...)',
-                },
-            )
-            return
-        try:
-            creds = self.server.vendor.vend(auth[len("Bearer ") :].strip(), wallet, scope)
-        except PortableCredsError as exc:
-            self._reply(_status_for(exc), {"error": type(exc).__name__, "message": exc.message})
-            return
-        assert creds.expiration is not None
-        self._reply(
-            200,
-            {
-                "TmpSecretId": creds.access_key_id,
-                "TmpSecretKey": creds.secret_access_key,
-                "Token": creds.session_token,
-                "ExpiredTime": int(creds.expiration.timestamp()),
-            },
+            scope = Scope(tuple(keys), bool(body.get("read_only", True)))
+    except (ValueError, KeyError, TypeError, AttributeError):
+        raise ValueError("malformed vend request") from None
+    return wallet, scope
+
+
+def vendor_app(vendor: Vendor) -> WsgiApp:
+    """The token vendor as a WSGI app: ``POST /v1/credentials`` -> ``vendor.vend``.
+
+    Framing, size limits and timeouts are the server's job (``portable_creds.wsgi``); this
+    only ever sees complete requests of at most ``_MAX_BODY`` bytes.
+    """
+
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        status, doc = _answer(vendor, environ)
+        data = json.dumps(doc).encode()
+        start_response(
+            f"{status} {HTTPStatus(status).phrase}",
+            [
+                ("Content-Type", "application/json"),
+                ("Content-Length", str(len(data))),
+                ("Cache-Control", "no-store"),
+            ],
         )
+        return [data]
+
+    return app
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    vendor: Vendor
+def _answer(vendor: Vendor, environ: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    if environ.get("PATH_INFO") != PATH:
+        return 404, {"error": "NotFound", "message": f"POST {PATH}"}
+    if environ.get("REQUEST_METHOD") != "POST":
+        return 405, {"error": "MethodNotAllowed", "message": f"POST {PATH}"}
+    raw = request_body(environ)
+    if len(raw) > _MAX_BODY:
+        return 413, {"error": "TooLarge", "message": "request body too large"}
+    auth = request_headers(environ).get("authorization", "")
+    if not auth.startswith("Bearer "):
+        return 401, {"error": "InvalidToken", "message": "send Authorization: Bearer <JWT>"}
+    try:
+        wallet, scope = _parse(raw)
+    except ValueError:
+        return 400, _BAD_BODY
+    try:
+        creds = vendor.vend(auth[len("Bearer ") :].strip(), wallet, scope)
+    except PortableCredsError as exc:
+        return _status_for(exc), {"error": type(exc).__name__, "message": exc.message}
+    except Exception:  # the vendor must answer, never leak a traceback
+        log.exception("token vendor: unexpected failure")
+        return 500, {"error": "InternalError", "message": "internal error"}
+    assert creds.expiration is not None
+    return 200, {
+        "TmpSecretId": creds.access_key_id,
+        "TmpSecretKey": creds.secret_access_key,
+        "Token": creds.session_token,
+        "ExpiredTime": int(creds.expiration.timestamp()),
+    }
 
 
-class VendorServer:
-    """Serves ``vendor.vend`` over HTTP. The process running it is the trusted party."""
+#: Serving limits: a vend request is a few hundred bytes; a client gets 15 s of silence at most.
+VENDOR_LIMITS = ServerLimits(
+    max_header_bytes=16 * 1024,  # a JWT in Authorization is ~1-2 KiB
+    max_body_bytes=_MAX_BODY,
+    idle_timeout=15,
+    threads=16,
+    connection_limit=512,
+    shutdown_grace=10.0,
+)
 
-    def __init__(self, vendor: Vendor, host: str = "127.0.0.1", port: int = 0) -> None:
-        self._server = _Server((host, port), _Handler)
-        self._server.vendor = vendor
-        self._thread: threading.Thread | None = None
 
-    @property
-    def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
+class VendorServer(WsgiServer):
+    """Serves ``vendor.vend`` over HTTP on waitress. The process running it is the trusted party.
 
-    def start(self) -> VendorServer:
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, name="token-vendor", daemon=True
+    Needs the ``vendor`` extra (``pip install 'portable-creds-tencent[vendor]'``).
+    """
+
+    def __init__(
+        self,
+        vendor: Vendor,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        limits: ServerLimits = VENDOR_LIMITS,
+    ) -> None:
+        self.vendor = vendor
+        super().__init__(
+            vendor_app(vendor), host=host, port=port, limits=limits, name="token-vendor"
         )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-
-    def __enter__(self) -> VendorServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
 
 _ERRORS: dict[str, type[PortableCredsError]] = {
@@ -247,14 +252,13 @@ def main(argv: list[str] | None = None) -> int:
     except PortableCredsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
-    server = VendorServer(vendor, host or "127.0.0.1", int(port))
-    print(f"token vendor listening on {server.url}{PATH}", file=sys.stderr)
     try:
-        server._server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server._server.server_close()
+        server = VendorServer(vendor, host or "127.0.0.1", int(port))
+    except PortableCredsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    print(f"token vendor listening on {server.url}{PATH}", file=sys.stderr)
+    server.serve_forever()  # SIGINT/SIGTERM: stop accepting, finish in-flight vends, exit
     return 0
 
 
