@@ -26,7 +26,6 @@ import abc
 import contextlib
 import hmac
 import json
-import os
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
@@ -320,16 +319,10 @@ def _still_same(source: Source, wallet: str, entry: Entry, dest: CredentialStore
 
 
 def _write_private(path: Path, data: bytes) -> None:
-    from .paths import ensure_private_dir
+    from .paths import ensure_private_dir, write_file_atomic
 
     ensure_private_dir(path.parent)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        os.fchmod(fd, 0o600)
-        os.write(fd, data)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    write_file_atomic(path, data, 0o600)  # a backup is whole or absent, never half-written
 
 
 # -- progress --------------------------------------------------------------------------------

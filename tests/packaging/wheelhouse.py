@@ -31,9 +31,9 @@ OURS = set(PROJECTS)
 
 #: What the "everything" venv installs: every distribution with every user-facing extra.
 EVERYTHING = [
-    "portable-creds",
+    "portable-creds[serve]",
     "portable-creds-aws[testing,conformance]",
-    "portable-creds-tencent[conformance]",
+    "portable-creds-tencent[conformance,vendor]",
     "portable-creds-conformance",
     "portable-creds-sqlite[conformance]",
 ]
