@@ -29,9 +29,9 @@ DEMO_STAMP := $(DEMO_VENV)/.installed
 
 $(DEMO_STAMP): pyproject.toml
 	rm -rf $(DEMO_VENV)
-	if $(PYTHON) -m pip --python $(PYTHON) --version >/dev/null 2>&1; then \
+	if $(PYTHON) -m pip --python "$$(command -v $(PYTHON))" --version >/dev/null 2>&1; then \
 	  $(PYTHON) -m venv --without-pip $(DEMO_VENV) && \
-	  $(PYTHON) -m pip --python $(DEMO_VENV)/bin/python install -q -e .; \
+	  $(PYTHON) -m pip --python $(CURDIR)/$(DEMO_VENV)/bin/python install -q -e .; \
 	else \
 	  $(PYTHON) -m venv $(DEMO_VENV) && $(DEMO_VENV)/bin/python -m pip install -q -e .; \
 	fi
