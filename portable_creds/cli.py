@@ -27,6 +27,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "creds",
     "outbox",
     "migrate",
+    "copy",
     "run",
     "config",
     "doctor",

@@ -21,7 +21,8 @@ from portable_creds_aws.admin.policies import Deployment
 from portable_creds_aws.admin.provisioner import Provisioner
 from portable_creds_aws.driver import S3Driver
 from portable_creds_aws.objectstore import S3ObjectStore
-from portable_creds_aws.testing.deployment import admin_provisioner, rgw_per_tenant_deployment
+from portable_creds_aws.testing.deployment import admin_provisioner
+from portable_creds_aws.testing.deployment import rgw_deployment as make_rgw_deployment
 from portable_creds_aws.testing.oidc import OidcIssuer
 from portable_creds_aws.testing.rgw import INSTALL_HINT, RgwCluster, RgwEndpoint, missing_binaries
 
@@ -111,7 +112,7 @@ def oidc() -> Iterator[OidcIssuer]:
 
 @attrs.frozen
 class RgwDeployment:
-    """A provisioned RGW: bucket, OIDC provider, data role (per-tenant strategy)."""
+    """A provisioned RGW: bucket, OIDC provider, one role per tenant (RGW's default)."""
 
     endpoint: RgwEndpoint
     issuer: OidcIssuer
@@ -142,7 +143,7 @@ class RgwDeployment:
             "--flavor",
             "rgw",
             "--strategy",
-            "per-tenant",
+            d.strategy,
             "--admin-principal",
             d.admin_principal or "",
             "--thumbprint",
@@ -196,7 +197,7 @@ def make_provisioner(endpoint: RgwEndpoint, deployment: Deployment) -> Provision
 
 @pytest.fixture(scope="session")
 def rgw_deployment(rgw: RgwEndpoint, oidc: OidcIssuer, keys: SecretKeySource) -> RgwDeployment:
-    deployment = rgw_per_tenant_deployment("pc-creds", rgw, oidc)
+    deployment = make_rgw_deployment("pc-creds", rgw, oidc)
     provisioner = make_provisioner(rgw, deployment)
     provisioner.apply()
     return RgwDeployment(rgw, oidc, deployment, provisioner, keys)
@@ -204,7 +205,7 @@ def rgw_deployment(rgw: RgwEndpoint, oidc: OidcIssuer, keys: SecretKeySource) ->
 
 @pytest.fixture
 def tenant(rgw_deployment: RgwDeployment) -> Callable[[], str]:
-    """Onboards a fresh wallet per call (per-tenant policy on the role)."""
+    """Onboards a fresh wallet per call (its own role)."""
 
     def make() -> str:
         wallet = random_wallet()

@@ -109,28 +109,51 @@ def global_options() -> argparse.ArgumentParser:
         return _parent
     p = Parser(add_help=False, argument_default=argparse.SUPPRESS)
     g = p.add_argument_group("global options (also accepted after the command)")
-    g.add_argument("--backend", metavar="URL",
-                   help=f"storage backend: local:///DIR, s3://BUCKET, cos://BUCKET, http://HOST "
-                        f"or a name (local, s3, http) [env {ENV_BACKEND}; default local]")
+    g.add_argument(
+        "--backend",
+        metavar="URL",
+        help=f"storage backend: local:///DIR, s3://BUCKET, cos://BUCKET, http://HOST "
+        f"or a name (local, s3, http) [env {ENV_BACKEND}; default local]",
+    )
     g.add_argument("--wallet", metavar="0x..", help=f"tenant wallet address [env {ENV_WALLET}]")
-    g.add_argument("--home", metavar="DIR",
-                   help=f"state directory: root secret, outbox, local store [env {ENV_HOME}]")
-    g.add_argument("--secret-file", metavar="F",
-                   help=f"root secret file (32 bytes or 64 hex) [env {ENV_SECRET_FILE}]")
+    g.add_argument(
+        "--home",
+        metavar="DIR",
+        help=f"state directory: root secret, outbox, local store [env {ENV_HOME}]",
+    )
+    g.add_argument(
+        "--secret-file",
+        metavar="F",
+        help=f"root secret file (32 bytes or 64 hex) [env {ENV_SECRET_FILE}]",
+    )
     g.add_argument("--prefix", metavar="P", help=f"storage prefix [env {ENV_PREFIX}; default bots]")
-    g.add_argument("--kek-version", metavar="N", type=int,
-                   help=f"KEK version to seal with (rotation) [env {ENV_KEK_VERSION}; default 1]")
+    g.add_argument(
+        "--kek-version",
+        metavar="N",
+        type=int,
+        help=f"KEK version to seal with (rotation) [env {ENV_KEK_VERSION}; default 1]",
+    )
     g.add_argument("--json", action="store_true", help="machine-readable output")
-    g.add_argument("--debug", action="store_true",
-                   help=f"tracebacks for unexpected errors [env {ENV_DEBUG}=1]")
-    g.add_argument("--scope", metavar="SERVICE[,SERVICE]", action="append",
-                   help="limit the command to these services, with credentials the cloud "
-                        "narrows (repeatable)")
-    g.add_argument("--read-only", action="store_true",
-                   help="with --scope: credentials that can only read those services")
-    g.add_argument("--scope-enforcement", choices=SCOPE_ENFORCEMENTS,
-                   help="who enforces --scope: the cloud (default; refused where the backend "
-                        "cannot) or this client only (explicit opt-in)")
+    g.add_argument(
+        "--debug", action="store_true", help=f"tracebacks for unexpected errors [env {ENV_DEBUG}=1]"
+    )
+    g.add_argument(
+        "--scope",
+        metavar="SERVICE[,SERVICE]",
+        action="append",
+        help="limit the command to these services, with credentials the cloud narrows (repeatable)",
+    )
+    g.add_argument(
+        "--read-only",
+        action="store_true",
+        help="with --scope: credentials that can only read those services",
+    )
+    g.add_argument(
+        "--scope-enforcement",
+        choices=SCOPE_ENFORCEMENTS,
+        help="who enforces --scope: the cloud (default; refused where the backend "
+        "cannot) or this client only (explicit opt-in)",
+    )
     for hook in _global_option_hooks:
         hook(p)
     _parent = p
@@ -153,8 +176,9 @@ class _Formatter(argparse.RawDescriptionHelpFormatter):
     def _format_action(self, action: argparse.Action) -> str:
         # List the commands themselves, without argparse's "COMMAND" header row above them.
         if isinstance(action, argparse._SubParsersAction):
-            return "".join(super(_Formatter, self)._format_action(sub)
-                           for sub in action._get_subactions())
+            return "".join(
+                super(_Formatter, self)._format_action(sub) for sub in action._get_subactions()
+            )
         return super()._format_action(action)
 
 
@@ -309,9 +333,7 @@ def resolve_settings(args: argparse.Namespace, env: Mapping[str, str] | None = N
 
 def require_wallet(settings: Settings) -> str:
     if not settings.wallet:
-        raise ConfigurationError(
-            f"no wallet given; pass --wallet 0x<40 hex> or set {ENV_WALLET}"
-        )
+        raise ConfigurationError(f"no wallet given; pass --wallet 0x<40 hex> or set {ENV_WALLET}")
     return settings.wallet
 
 
@@ -335,7 +357,9 @@ def scope_request(args: argparse.Namespace) -> ScopeRequest | None:
     raw: list[str] = list(getattr(args, "scope", None) or [])
     services = tuple(
         dict.fromkeys(
-            validate_service(part.strip()) for item in raw for part in item.split(",")
+            validate_service(part.strip())
+            for item in raw
+            for part in item.split(",")
             if part.strip()
         )
     )
@@ -343,8 +367,9 @@ def scope_request(args: argparse.Namespace) -> ScopeRequest | None:
     enforcement = getattr(args, "scope_enforcement", None)
     if not services:
         if raw:
-            fail("--scope needs at least one service name, e.g. --scope openai,github",
-                 code="usage")
+            fail(
+                "--scope needs at least one service name, e.g. --scope openai,github", code="usage"
+            )
         if read_only or enforcement is not None:
             given = "--read-only" if read_only else "--scope-enforcement"
             fail(f"{given} only applies to a scope; add --scope SERVICE[,SERVICE]", code="usage")

@@ -30,8 +30,9 @@ def register(subparsers: Any) -> None:
         formatter_class=_common.formatter(),
         add_help=False,
     )
-    p.add_argument("-h", "--help", action="store_true", dest="forward_help",
-                   help="the suite's own help")
+    p.add_argument(
+        "-h", "--help", action="store_true", dest="forward_help", help="the suite's own help"
+    )
     p.add_argument("argv", nargs=argparse.REMAINDER, metavar="ARGS", help="passed to the suite")
     p.set_defaults(func=cmd_conformance, forward_unknown=True)
 

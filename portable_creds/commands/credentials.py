@@ -52,7 +52,7 @@ def register(subparsers: Any) -> None:
         help="print a secret (exactly its bytes, no newline)",
         description=(
             "Write exactly the stored secret bytes to stdout, with no newline added.\n"
-            "With --json: {\"service\", \"wallet\", \"secret\"} (or \"secret_base64\" for\n"
+            'With --json: {"service", "wallet", "secret"} (or "secret_base64" for\n'
             "secrets that are not UTF-8)."
         ),
         epilog=(
@@ -78,7 +78,10 @@ def register(subparsers: Any) -> None:
     p.set_defaults(func=cmd_list)
 
     p = _common.add_command(
-        subparsers, "delete", help="delete one credential", aliases=("rm",),
+        subparsers,
+        "delete",
+        help="delete one credential",
+        aliases=("rm",),
         epilog="examples:\n  portable-creds delete openai\n  portable-creds rm openai --json",
     )
     p.add_argument("service", metavar="SERVICE")
@@ -95,7 +98,7 @@ def register(subparsers: Any) -> None:
         epilog=(
             "examples:\n"
             "  portable-creds --wallet 0xabc... teardown --yes\n"
-            "  portable-creds teardown --yes --json     # {\"deleted\": N, \"wallet\": ...}"
+            '  portable-creds teardown --yes --json     # {"deleted": N, "wallet": ...}'
         ),
     )
     p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
@@ -112,9 +115,13 @@ def register(subparsers: Any) -> None:
         epilog=(
             "examples:\n"
             "  portable-creds --kek-version 2 rewrap          # rotate to KEK version 2\n"
-            "  portable-creds --kek-version 2 rewrap --json"
+            "  portable-creds --kek-version 2 rewrap --json\n"
+            "  portable-creds --backend s3://creds --kek-version 2 rewrap --all-wallets"
         ),
     )
+    from .copy import add_fleet_options
+
+    add_fleet_options(p)
     p.set_defaults(func=cmd_rewrap)
 
 
@@ -166,7 +173,7 @@ def _read_input(args: argparse.Namespace, service: str, limit: int) -> bytes:
         )
     if not data and not _common.flag(args, "allow_empty"):
         _common.fail(
-            f"empty secret for {service!r}; pipe it on stdin (echo \"$KEY\" | portable-creds "
+            f'empty secret for {service!r}; pipe it on stdin (echo "$KEY" | portable-creds '
             "put NAME), use --from-file F, or --allow-empty to store an empty value",
             code="invalid-input",
         )
@@ -319,6 +326,10 @@ def cmd_teardown(args: argparse.Namespace) -> int:
 
 
 def cmd_rewrap(args: argparse.Namespace) -> int:
+    if _common.flag(args, "all_wallets") or getattr(args, "shard", None):
+        from .copy import cmd_rewrap_fleet
+
+        return cmd_rewrap_fleet(args)
     with _common.open_store(args) as store:
         changed = store.rewrap()
         if _common.flag(args, "json"):

@@ -111,6 +111,27 @@ def _check_token_file(cl: Checklist, backend: str) -> None:
         )
         return
     _check_token(cl, "identity token", token, f"token_file {path}")
+    _check_oidc_claims(cl, token, f"token_file {path}")
+
+
+def _check_oidc_claims(cl: Checklist, token: str, source: str) -> None:
+    """Issuer requirements the cloud does not enforce (no ``exp``, multi-valued wallet tag)."""
+    from ..oidc_claims import claim_problems, payload
+
+    claims = payload(token)
+    if claims is None:
+        return
+    problems = claim_problems(claims)
+    if problems:
+        cl.add(
+            "identity token claims",
+            FAIL,
+            f"JWT from {source}: " + "; ".join(problems),
+            "fix the issuer: one lower-case wallet per token, always with a short exp "
+            "(docs/ceph.md, caveats)",
+        )
+    else:
+        cl.add("identity token claims", OK, "exp set, one lower-case wallet tag")
 
 
 def _config_checks(cl: Checklist, args: argparse.Namespace) -> dict[str, Any] | None:

@@ -1,9 +1,9 @@
 """Tenant isolation, enforced by Ceph RGW itself, through the real OIDC -> STS -> S3 flow.
 
 Every store here is a tenant store: the driver exchanges the tenant's token for temporary
-credentials of the data role, and only the role's per-tenant policy (written by the
-provisioner's ``onboard``) confines them. No client-side check is involved: the driver sends
-the cross-tenant request and RGW refuses it.
+credentials of the wallet's own role (RGW's default ``role-per-tenant`` strategy), and only
+that role's policy (written by the provisioner's ``onboard``) confines them. No client-side
+check is involved: the driver sends the cross-tenant request and RGW refuses it.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 import pytest
 
-from portable_creds.errors import AccessDenied, NotFound
+from portable_creds.errors import AccessDenied, InvalidToken, NotFound
 from portable_creds.names import object_key
 
 from .conftest import RgwDeployment
@@ -113,14 +113,18 @@ def test_offboarding_removes_access_on_next_refresh(
     store.put("github", b"kept")
     assert store.get("github").reveal() == b"kept"
     rgw_deployment.provisioner.offboard(w)
-    assert store.objects.provider is not None
-    store.objects.provider.invalidate()  # the next call exchanges the token again
+    # The live session loses access at once: RGW re-reads the session's role per request.
     with pytest.raises(AccessDenied):
         store.get("github")
-    with pytest.raises(AccessDenied):
+    assert store.objects.provider is not None
+    store.objects.provider.invalidate()  # the next call exchanges the token again
+    # role-per-tenant: the wallet's role is gone, so STS refuses the token outright.
+    with pytest.raises((AccessDenied, InvalidToken)):
+        store.get("github")
+    with pytest.raises((AccessDenied, InvalidToken)):
         store.put("github", b"after offboarding")
     # A brand-new session for the same wallet gets nothing either.
-    with pytest.raises(AccessDenied):
+    with pytest.raises((AccessDenied, InvalidToken)):
         rgw_deployment.store(w).list()
     # The data itself is still there for the administrator.
     admin = rgw_deployment.admin_store()

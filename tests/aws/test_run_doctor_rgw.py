@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from portable_creds_aws.admin import tenant_roles as TR
 
 from ..scoping._cli import run_cli
 from .conftest import RgwDeployment
@@ -97,7 +98,7 @@ def test_doctor_compares_deployed_policies_with_render(
 ) -> None:
     assert _doctor_with_drift_check(bob, rgw_deployment)["status"] == "ok"
     iam = rgw_deployment.provisioner.iam
-    role = rgw_deployment.deployment.role_name
+    role = TR.role_name(rgw_deployment.deployment, bob.wallet)  # bob's own role
     broad = {
         "Version": "2012-10-17",
         "Statement": [{"Effect": "Allow", "Action": ["s3:*"], "Resource": ["arn:aws:s3:::*"]}],

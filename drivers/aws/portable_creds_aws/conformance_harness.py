@@ -4,7 +4,8 @@
   stores use static keys and declare neither federation nor server-side isolation; the
   isolation-storage and credentials groups skip there, by design.
 * ``rgw``: everything. A local Ceph RGW and OIDC issuer are started, the provisioner applies the
-  per-tenant deployment for the run's prefix and onboards each tenant, and tenant stores are
+  default RGW deployment (``role-per-tenant``) for the run's prefix and onboards each tenant
+  (one role per wallet and prefix), and tenant stores are
   opened through ``portable_creds.open_store`` with a token, so every request goes through the
   real OIDC -> STS -> S3 path and isolation is enforced by RGW itself.
 
@@ -109,7 +110,7 @@ class S3Harness(Harness):
             bucket=self._bucket,
             issuer=self._issuer.iss,
             flavor="rgw",
-            strategy="per-tenant",
+            strategy="role-per-tenant",
             admin_principal=f"arn:aws:iam:::user/{rgw.admin_user}",
             thumbprints=(self._issuer.thumbprint,),
             prefix=self.context.prefix,
@@ -126,20 +127,29 @@ class S3Harness(Harness):
         )
         creds = static_credentials(settings)
         return Provisioner(
-            attrs.evolve(self._deployment, prefix=prefix),
+            self._deployment_for(prefix),
             iam=iam_client(settings, creds),
             s3=s3_client(settings, creds),
             region=REGION,
         )
 
+    def _deployment_for(self, prefix: str) -> Any:
+        """One role namespace per prefix: a wallet's role grants exactly one prefix, so a
+        wallet used under two prefixes needs two roles (``<role_name>-<wallet>``)."""
+        import hashlib
+
+        tag = hashlib.sha256(prefix.encode()).hexdigest()[:12]
+        return attrs.evolve(self._deployment, prefix=prefix, role_name=f"pc-{tag}")
+
     # ------------------------------------------------------------------ stores
     def _admin_url(self) -> str:
         return f"s3://{self._bucket}?region={REGION}&endpoint={self._endpoint}"
 
-    def url(self) -> str:
+    def url(self, prefix: str | None = None) -> str:
         if self.target == "moto":
             return self._admin_url()
-        return f"{self._admin_url()}&role_arn={self._deployment.role_arn}"
+        d = self._deployment_for(prefix or self.context.prefix)
+        return f"{self._admin_url()}&role_arn={d.role_arn}"
 
     def _open(
         self, wallet: str, prefix: str, token: Any, *, outbox: bool | None = None
@@ -150,7 +160,7 @@ class S3Harness(Harness):
         if self.target == "moto":
             options = {**self._admin_keys, "allow_static_tenant": True}
         return portable_creds.open_store(
-            self.url(),
+            self.url(prefix),
             wallet=wallet,
             token=token,
             keys=self.keys,

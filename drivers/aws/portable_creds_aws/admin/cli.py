@@ -20,6 +20,8 @@ from ..clients import iam_client, s3_client, static_credentials
 from ..settings import parse_settings
 from . import policies as P
 from .provisioner import Provisioner
+from .render_iac import FORMATS, render_text
+from .tenant_roles import render_role
 
 _FIELDS = (
     "bucket",
@@ -52,6 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
             "examples:\n"
             "  portable-creds admin s3 --bucket acme-creds --issuer https://idp.example.com \\\n"
             "      --account-id 123456789012 --log-bucket acme-logs render\n"
+            "  portable-creds admin s3 --config deploy.json render --format cloudformation\n"
             "  portable-creds admin s3 --config deploy.json apply\n"
             "  portable-creds admin s3 --config deploy.json verify"
         ),
@@ -60,7 +63,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bucket")
     p.add_argument("--issuer", help="the tokens' exact iss URL")
     p.add_argument("--flavor", choices=["aws", "rgw"])
-    p.add_argument("--strategy", choices=["tag-variable", "per-tenant"])
+    p.add_argument(
+        "--strategy",
+        choices=list(P.STRATEGIES),
+        help="tag-variable (AWS default), role-per-tenant (RGW default), per-tenant (legacy)",
+    )
     p.add_argument("--audience")
     p.add_argument("--account-id", dest="account_id")
     p.add_argument("--role-name", dest="role_name")
@@ -88,13 +95,30 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"CloudTrail trail for the rendered data-event selectors [{P.DEFAULT_TRAIL_NAME}]",
     )
     sub = p.add_subparsers(dest="command", required=True)
-    sub.add_parser("render", help="print every document as JSON")
+    render = sub.add_parser("render", help="print every document as JSON (or as IaC)")
+    render.add_argument(
+        "--format",
+        choices=FORMATS,
+        default="json",
+        help="json: every document keyed by what it is (default); cloudformation: an AWS "
+        "CloudFormation template; terraform: Terraform JSON syntax (save as NAME.tf.json)",
+    )
     sub.add_parser("apply", help="create or update the deployment")
     sub.add_parser("verify", help="diff deployed vs rendered; non-zero exit on drift")
     for name in ("onboard", "offboard"):
         sp = sub.add_parser(name, help=f"{name} one tenant")
         sp.add_argument("wallet")
-    sub.add_parser("tenants", help="list onboarded wallets")
+    sub.add_parser("tenants", help="list onboarded wallets (the recorded intended set)")
+    mig = sub.add_parser(
+        "migrate-strategy",
+        help="move a deployment from --from STRATEGY to the configured --strategy",
+    )
+    mig.add_argument("--from", dest="from_strategy", required=True, choices=list(P.STRATEGIES))
+    mig.add_argument(
+        "--keep-old",
+        action="store_true",
+        help="grant under the new strategy but keep the old grants (remove them on a re-run)",
+    )
     return p
 
 
@@ -126,7 +150,7 @@ def deployment_from(cfg: dict[str, Any]) -> P.Deployment:
     if "thumbprints" in kwargs:
         kwargs["thumbprints"] = tuple(kwargs["thumbprints"])
     if cfg.get("flavor") == "rgw" and "strategy" not in cfg:
-        kwargs["strategy"] = "per-tenant"
+        kwargs["strategy"] = "role-per-tenant"
     try:
         return P.Deployment(**kwargs)
     except TypeError as exc:
@@ -157,10 +181,15 @@ def main(argv: list[str]) -> int:
         cfg = _settings(ns)
         if ns.command == "render":
             d = deployment_from(cfg)
+            if ns.format != "json":
+                print(render_text(d, ns.format))
+                return 0
             docs = P.render(d)
             docs["store_url"] = d.store_url(cfg.get("endpoint"), cfg.get("region"))
             if d.strategy == "per-tenant":
                 docs["tenant_policy_template"] = P.tenant_policy(d, "0x" + "0" * 40)
+            if d.strategy == "role-per-tenant":
+                docs["tenant_role_template"] = render_role(d, "0x" + "0" * 40)
             docs["audit"] = P.audit_guidance(d)
             print(json.dumps(docs, indent=2, sort_keys=True))
             return 0
@@ -182,6 +211,12 @@ def main(argv: list[str]) -> int:
             return 0
         if ns.command == "offboard":
             print(prov.offboard(ns.wallet))
+            return 0
+        if ns.command == "migrate-strategy":
+            from .migrate import migrate_strategy
+
+            for line in migrate_strategy(prov, ns.from_strategy, keep_old=ns.keep_old):
+                print(line)
             return 0
         if ns.command == "tenants":
             for wallet in prov.tenants():

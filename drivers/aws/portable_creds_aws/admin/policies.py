@@ -5,8 +5,13 @@ Rendering is pure (no network), so ``render`` can print exactly what ``apply`` w
 
 * ``tag-variable`` (AWS only): one static role policy whose resources use
   ``${aws:PrincipalTag/agentkeys_user_wallet}``; AWS substitutes the session tag from the token.
-* ``per-tenant`` (AWS and Ceph RGW, which has no policy variables): one inline role policy per
-  onboarded wallet, with the wallet written literally and guarded by a PrincipalTag condition.
+* ``role-per-tenant`` (the RGW default; also valid on AWS up to its role quota): one small role
+  per wallet, its trust policy admitting only that wallet's token (see ``tenant_roles``).
+  Per-request cost and onboard/offboard cost do not depend on the number of tenants.
+* ``per-tenant`` (legacy, AWS and RGW): one inline role policy per onboarded wallet on one
+  shared role, with the wallet written literally and guarded by a PrincipalTag condition. RGW
+  loads every tenant's policy on every request (cost grows with the tenant count); kept so
+  existing deployments can ``migrate-strategy`` away from it.
 
 Either way the role itself carries no broad S3 grant: IAM allows are a union, so one broad
 statement would defeat the isolation.
@@ -23,13 +28,17 @@ from portable_creds.errors import ConfigurationError
 from portable_creds.names import validate_prefix, validate_wallet
 
 Flavor = Literal["aws", "rgw"]
-Strategy = Literal["tag-variable", "per-tenant"]
+Strategy = Literal["tag-variable", "per-tenant", "role-per-tenant"]
+STRATEGIES = ("tag-variable", "per-tenant", "role-per-tenant")
+ROLE_PER_TENANT_BASE_MAX = 21
+"""``<role_name>-<wallet>`` must fit IAM's 64-character role names (42 for the wallet)."""
 
 TAG_KEY = "agentkeys_user_wallet"
 TENANT_POLICY_PREFIX = "agentkeys-tenant-"
 ISOLATION_POLICY = "agentkeys-tenant-isolation"
 OFFBOARDED_POLICY = "agentkeys-offboarded"
 LIFECYCLE_RULE_ID = "portable-creds-credentials-expiry"
+LIFECYCLE_MARKERS_RULE_ID = "portable-creds-expired-delete-markers"
 LOGGING_SERVICE = "logging.s3.amazonaws.com"
 DEFAULT_LOG_PREFIX = "s3-access/"
 DEFAULT_TRAIL_NAME = "portable-creds-data-events"
@@ -81,12 +90,18 @@ class Deployment:
         validate_prefix(self.prefix)
         if self.flavor not in ("aws", "rgw"):
             raise ConfigurationError("flavor must be aws or rgw")
-        if self.strategy not in ("tag-variable", "per-tenant"):
-            raise ConfigurationError("strategy must be tag-variable or per-tenant")
+        if self.strategy not in STRATEGIES:
+            raise ConfigurationError(f"strategy must be one of {', '.join(STRATEGIES)}")
         if self.flavor == "rgw" and self.strategy == "tag-variable":
             raise ConfigurationError(
                 "Ceph RGW has no IAM policy variables (a ${...} resource is rejected, a ${...} "
-                "condition value fails open); use --strategy per-tenant"
+                "condition value fails open); use --strategy role-per-tenant (or per-tenant)"
+            )
+        if self.strategy == "role-per-tenant" and len(self.role_name) > ROLE_PER_TENANT_BASE_MAX:
+            raise ConfigurationError(
+                f"role_name {self.role_name!r}: with role-per-tenant each tenant's role is "
+                f"'<role_name>-<wallet>', which must fit IAM's 64 characters, so role_name may "
+                f"have at most {ROLE_PER_TENANT_BASE_MAX}"
             )
         if self.flavor == "aws" and not self.account_id.isdigit():
             raise ConfigurationError("flavor aws needs --account-id (12 digits)")
@@ -113,6 +128,10 @@ class Deployment:
 
     @property
     def role_arn(self) -> str:
+        """The data role tenants assume; with ``role-per-tenant`` a template whose
+        ``{wallet}`` the driver fills in (each wallet has its own role)."""
+        if self.strategy == "role-per-tenant":
+            return f"arn:aws:iam::{self.account_id}:role/{self.role_name}-{{wallet}}"
         return f"arn:aws:iam::{self.account_id}:role/{self.role_name}"
 
     @property
@@ -274,31 +293,69 @@ def bucket_policy(d: Deployment) -> dict[str, Any] | None:
     }
 
 
-def public_access_block() -> dict[str, bool]:
-    """Ignore and restrict public ACLs/policies. ``BlockPublicAcls``/``BlockPublicPolicy`` stay
-    off: on RGW 16.2 the first makes every role-session PUT fail, the second blocks later
-    bucket-policy updates. ``IgnorePublicAcls`` already neutralises ``ACL=public-read``."""
+def public_access_block(d: Deployment) -> dict[str, bool]:
+    """AWS: all four settings on (AWS's own default for new buckets; nothing here is public).
+
+    Ceph RGW 16.2 keeps two measured exceptions: ``BlockPublicAcls`` makes every role-session
+    PUT fail there and ``BlockPublicPolicy`` blocks later bucket-policy updates, so the RGW
+    flavour sets only ``IgnorePublicAcls`` (which already neutralises ``ACL=public-read``) and
+    ``RestrictPublicBuckets`` (docs/ceph.md).
+    """
+    aws = d.flavor == "aws"
     return {
-        "BlockPublicAcls": False,
+        "BlockPublicAcls": aws,
         "IgnorePublicAcls": True,
-        "BlockPublicPolicy": False,
+        "BlockPublicPolicy": aws,
         "RestrictPublicBuckets": True,
     }
 
 
+def ownership_controls(d: Deployment) -> dict[str, Any] | None:
+    """``BucketOwnerEnforced`` on AWS: ACLs disabled, the bucket owner owns every object.
+
+    ``None`` on RGW: Ceph RGW 16.2 has no ownership controls (the API is not implemented
+    there; web-identity sessions own what they write, which is why the bucket policy grants
+    the administrator read access).
+    """
+    if d.flavor != "aws":
+        return None
+    return {"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]}
+
+
 def lifecycle(d: Deployment) -> dict[str, Any] | None:
+    """Expire everything under the prefix after ``lifecycle_days``.
+
+    With versioning, expiring the current version only hides it behind a delete marker: the
+    sealed blob would live on as a noncurrent version forever. So a versioned bucket also
+    expires noncurrent versions (``lifecycle_days`` after they became noncurrent) and, in a
+    second rule, the delete markers left with no version behind them (S3 refuses
+    ``ExpiredObjectDeleteMarker`` and ``Days`` in one ``Expiration``).
+    """
     if d.lifecycle_days is None:
         return None
-    return {
-        "Rules": [
-            {
-                "ID": LIFECYCLE_RULE_ID,
-                "Filter": {"Prefix": f"{d.prefix}/"},
-                "Status": "Enabled",
-                "Expiration": {"Days": d.lifecycle_days},
-            }
-        ]
+    prefix = {"Prefix": f"{d.prefix}/"}
+    main: dict[str, Any] = {
+        "ID": LIFECYCLE_RULE_ID,
+        "Filter": prefix,
+        "Status": "Enabled",
+        "Expiration": {"Days": d.lifecycle_days},
     }
+    rules = [main]
+    if d.versioning:
+        main["NoncurrentVersionExpiration"] = {"NoncurrentDays": d.lifecycle_days}
+        rules.append(
+            {
+                "ID": LIFECYCLE_MARKERS_RULE_ID,
+                "Filter": dict(prefix),
+                "Status": "Enabled",
+                "Expiration": {"ExpiredObjectDeleteMarker": True},
+            }
+        )
+    return {"Rules": rules}
+
+
+#: The lifecycle rule fields ``render`` writes (``verify`` compares exactly these).
+LIFECYCLE_RULE_FIELDS = ("ID", "Filter", "Status", "Expiration", "NoncurrentVersionExpiration")
 
 
 def access_logging(d: Deployment) -> dict[str, Any] | None:
@@ -400,24 +457,28 @@ def oidc_provider(d: Deployment) -> dict[str, Any]:
 def render(d: Deployment, tenants: list[str] | None = None) -> dict[str, Any]:
     """Every document, keyed by what it is. ``tenants`` adds per-tenant policies."""
     role_policies: dict[str, Any] = {}
+    role: dict[str, Any] | None = None
     if d.strategy == "tag-variable":
         role_policies[ISOLATION_POLICY] = isolation_policy(d)
-    else:
+    elif d.strategy == "per-tenant":
         for wallet in sorted(tenants or []):
             role_policies[tenant_policy_name(wallet)] = tenant_policy(d, wallet)
-    return {
-        "oidc_provider": {"arn": d.provider_arn, **oidc_provider(d)},
-        "role": {
+    if d.strategy != "role-per-tenant":  # role-per-tenant has no shared role (tenant_roles)
+        role = {
             "name": d.role_name,
             "arn": d.role_arn,
             "max_session_duration": d.max_session_duration,
             "trust_policy": trust_policy(d),
             "inline_policies": role_policies,
-        },
+        }
+    return {
+        "oidc_provider": {"arn": d.provider_arn, **oidc_provider(d)},
+        "role": role,
         "bucket": {
             "name": d.bucket,
             "policy": bucket_policy(d),
-            "public_access_block": public_access_block(),
+            "public_access_block": public_access_block(d),
+            "ownership_controls": ownership_controls(d),
             "lifecycle": lifecycle(d),
             "versioning": "Enabled" if d.versioning else None,
             "access_logging": access_logging(d),

@@ -16,11 +16,12 @@ from typing import Any, TypeVar
 
 from botocore.exceptions import ClientError
 
-from portable_creds.errors import NotFound, PortableCredsError
+from portable_creds.errors import PortableCredsError
 from portable_creds.names import validate_wallet
 
 from ..errormap import SDK_ERRORS, error_code, http_status, map_botocore_error, map_client_error
 from . import policies as P
+from . import tenant_roles as TR
 
 T = TypeVar("T")
 _ABSENT = frozenset(
@@ -29,6 +30,7 @@ _ABSENT = frozenset(
         "NoSuchBucketPolicy",
         "NoSuchPublicAccessBlockConfiguration",
         "NoSuchLifecycleConfiguration",
+        "OwnershipControlsNotFoundError",
         "NoSuchKey",
         "404",
     }
@@ -79,6 +81,16 @@ def canonical(doc: Any) -> Any:
     return doc
 
 
+def _lifecycle_rule(rule: dict[str, Any]) -> dict[str, Any]:
+    """A live lifecycle rule in ``render``'s shape: only the fields we write, and a legacy
+    top-level ``Prefix`` (which a rule written by other tooling may come back with) read as
+    ``Filter.Prefix``, so the same rule never shows as drift."""
+    out = {k: v for k, v in rule.items() if k in P.LIFECYCLE_RULE_FIELDS}
+    if "Filter" not in out and "Prefix" in rule:
+        out["Filter"] = {"Prefix": rule["Prefix"]}
+    return out
+
+
 class Provisioner:
     def __init__(self, deployment: P.Deployment, *, iam: Any, s3: Any, region: str) -> None:
         self.d = deployment
@@ -86,9 +98,20 @@ class Provisioner:
         self.s3 = s3
         self.region = region
 
+    @functools.cached_property
+    def tenancy(self) -> Any:
+        """Onboard/offboard/tenant-set logic (``tenancy.Tenancy``), per strategy."""
+        from .tenancy import Tenancy
+
+        return Tenancy(self)
+
     # ------------------------------------------------------------------ read
     def tenants(self) -> list[str]:
-        """Wallets with a per-tenant policy on the role (onboarded)."""
+        """The operator's intended tenant set (the intent records; see ``intent``)."""
+        return list(self.tenancy.tenants())
+
+    def policy_tenants(self) -> list[str]:
+        """``per-tenant``: wallets with a tenant policy on the shared role."""
         names = self._role_policy_names()
         return sorted(
             n[len(P.TENANT_POLICY_PREFIX) :] for n in names if n.startswith(P.TENANT_POLICY_PREFIX)
@@ -119,6 +142,12 @@ class Provisioner:
             marker = page.get("Marker") if page.get("IsTruncated") else None
             if not marker:
                 return names
+
+    def shared_role_exists(self) -> bool:
+        return _maybe("get role", lambda: self.iam.get_role(RoleName=self.d.role_name)) is not None
+
+    def role_policy(self, name: str) -> Any:
+        return self._role_policy(name)
 
     def _role_policy(self, name: str) -> Any:
         got = _maybe(
@@ -184,15 +213,9 @@ class Provisioner:
                 "lifecycle": None
                 if lc is None
                 else {
-                    "Rules": [
-                        {
-                            k: v
-                            for k, v in rule.items()
-                            if k in ("ID", "Filter", "Status", "Expiration")
-                        }
-                        for rule in lc.get("Rules", [])
-                    ]
+                    "Rules": [_lifecycle_rule(rule) for rule in lc.get("Rules", [])]
                 },
+                "ownership_controls": self._ownership_controls(),
                 "versioning": ver.get("Status"),
                 "access_logging": None
                 if not enabled
@@ -203,18 +226,43 @@ class Provisioner:
                     }
                 },
             }
-        return {
+        docs = {
             "oidc_provider": provider_doc,
             "role": role_doc,
             "bucket": bucket_doc,
             "store_url": d.store_url(),
         }
+        if d.strategy == "role-per-tenant":
+            roles = TR.TenantRoles(d, self.iam)
+            docs["tenant_roles"] = {w: roles.deployed(w, _doc) for w in roles.wallets()}
+        return docs
+
+    def _ownership_controls(self) -> Any:
+        """Live ``OwnershipControls`` (AWS flavour only: RGW 16.2 has none, render says None)."""
+        if self.d.flavor != "aws":
+            return None
+        got = _maybe(
+            "get ownership controls",
+            lambda: self.s3.get_bucket_ownership_controls(Bucket=self.d.bucket),
+        )
+        if got is None:
+            return None
+        rules = got.get("OwnershipControls", {}).get("Rules", [])
+        return {"Rules": [{"ObjectOwnership": r.get("ObjectOwnership")} for r in rules]}
 
     def verify(self) -> list[str]:
         """Unified diff lines between what is deployed and what ``render`` says; empty if equal."""
-        tenants = self.tenants() if self.d.strategy == "per-tenant" else None
-        want = canonical(P.render(self.d, tenants))
+        tenants = self.tenants()
+        rendered = P.render(self.d, tenants)
+        if self.d.strategy == "role-per-tenant":
+            rendered["tenant_roles"] = TR.render_roles(self.d, tenants)
+        want = canonical(rendered)
         have = canonical(self.deployed())
+        if self.d.strategy == "tag-variable":
+            # The deny list is compared with the recorded offboarded wallets, so a wallet the
+            # operator offboarded but a concurrent writer un-denied shows up as drift.
+            want["offboarded"] = self.tenancy.expected_denied()
+            have["offboarded"] = self.offboarded()
         if want == have:
             return []
         a = json.dumps(have, indent=2, sort_keys=True).splitlines()
@@ -235,9 +283,17 @@ class Provisioner:
         _call(
             "put public access block",
             lambda: self.s3.put_public_access_block(
-                Bucket=d.bucket, PublicAccessBlockConfiguration=P.public_access_block()
+                Bucket=d.bucket, PublicAccessBlockConfiguration=P.public_access_block(d)
             ),
         )
+        ownership = P.ownership_controls(d)
+        if ownership is not None:
+            _call(
+                "put ownership controls",
+                lambda: self.s3.put_bucket_ownership_controls(
+                    Bucket=d.bucket, OwnershipControls=ownership
+                ),
+            )
         policy = P.bucket_policy(d)
         if policy is not None:
             _call(
@@ -253,7 +309,10 @@ class Provisioner:
                     Bucket=d.bucket, LifecycleConfiguration=lc
                 ),
             )
-            done.append(f"lifecycle: expire {d.prefix}/ after {d.lifecycle_days} days")
+            done.append(
+                f"lifecycle: expire {d.prefix}/ after {d.lifecycle_days} days"
+                + (" (and noncurrent versions, expired delete markers)" if d.versioning else "")
+            )
         if d.versioning:
             _call(
                 "put versioning",
@@ -281,6 +340,8 @@ class Provisioner:
                 lambda: self.iam.create_open_id_connect_provider(**P.oidc_provider(d)),
             )
             done.append(f"registered OIDC provider {d.provider_arn}")
+        if d.strategy == "role-per-tenant":
+            return done  # no shared role: each tenant's role is created by onboard
         trust = P.compact(P.trust_policy(d))
         if _maybe("get role", lambda: self.iam.get_role(RoleName=d.role_name)) is None:
             _call(
@@ -325,25 +386,33 @@ class Provisioner:
         return got is not None
 
     def onboard(self, wallet: str) -> str:
-        w = validate_wallet(wallet)
-        if _maybe("get role", lambda: self.iam.get_role(RoleName=self.d.role_name)) is None:
-            raise NotFound(f"role {self.d.role_name} does not exist: run `apply` first")
-        if self.d.strategy == "per-tenant":
-            self._put_role_policy(P.tenant_policy_name(w), P.tenant_policy(self.d, w))
-            return f"onboarded {w}: role policy {P.tenant_policy_name(w)}"
-        self._set_offboarded([x for x in self.offboarded() if x != w])
-        return f"onboarded {w}: covered by {P.ISOLATION_POLICY} (no longer denied)"
+        """Record the wallet as intended, then grant (see ``tenancy`` for concurrency)."""
+        return str(self.tenancy.onboard(wallet))
 
     def offboard(self, wallet: str) -> str:
         """Remove the wallet's access. Live sessions lose it as soon as the service re-reads the
         role's policies (RGW: next request; AWS: within seconds), at the latest at refresh."""
+        return str(self.tenancy.offboard(wallet))
+
+    def put_tenant_policy(self, wallet: str) -> None:
         w = validate_wallet(wallet)
-        if self.d.strategy == "per-tenant":
-            if not self._delete_role_policy(P.tenant_policy_name(w)):
-                raise NotFound(f"{w} is not onboarded (no role policy {P.tenant_policy_name(w)})")
-            return f"offboarded {w}: role policy {P.tenant_policy_name(w)} removed"
-        self._set_offboarded(sorted({*self.offboarded(), w}))
-        return f"offboarded {w}: denied by {P.OFFBOARDED_POLICY}"
+        self._put_role_policy(P.tenant_policy_name(w), P.tenant_policy(self.d, w))
+
+    def delete_tenant_policy(self, wallet: str) -> bool:
+        return self._delete_role_policy(P.tenant_policy_name(validate_wallet(wallet)))
+
+    def role_policy_names(self) -> list[str]:
+        return self._role_policy_names()
+
+    def delete_role_policy(self, name: str) -> bool:
+        return self._delete_role_policy(name)
+
+    def delete_shared_role(self) -> None:
+        """The shared data role (after its inline policies are gone), e.g. after migration."""
+        _maybe("delete role", lambda: self.iam.delete_role(RoleName=self.d.role_name))
+
+    def set_offboarded(self, wallets: list[str]) -> None:
+        self._set_offboarded(wallets)
 
     def _set_offboarded(self, wallets: list[str]) -> None:
         doc = P.offboarded_policy(self.d, wallets)

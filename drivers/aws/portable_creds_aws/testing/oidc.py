@@ -32,6 +32,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from portable_creds.oidc_claims import claim_problems, payload
 from portable_creds.testing.loopback import LoopbackHTTPServer
 
 DEFAULT_AUDIENCE = "sts.amazonaws.com"
@@ -165,6 +166,10 @@ class OidcIssuer(LoopbackHTTPServer):
                 return None
             self.minted += 1
         token = self.token(wallet, ttl=ttl)
+        # The broker never hands out a token RGW would over-trust (no exp, several wallets).
+        problems = claim_problems(payload(token) or {})
+        if problems:
+            raise ValueError("refusing to mint: " + "; ".join(problems))
         expiration = dt.datetime.fromtimestamp(time.time() + ttl, dt.UTC)
         return {"jwt": token, "wallet": wallet, "expiration": expiration.isoformat()}
 
