@@ -52,6 +52,7 @@ from .errors import (
     TransientError,
 )
 from .httpclient import build_opener, check_service_url
+from .retry import RetryPolicy
 
 ENCRYPTS_AT_REST = False
 """The legacy server stores whatever it is given, in cleartext. Shown by ``doctor``."""
@@ -243,7 +244,7 @@ class LegacyClient:
         if query:
             url += "?" + urllib.parse.urlencode(query)
         data = json.dumps(body).encode() if body is not None else None
-        attempt = 0
+        budget = RetryPolicy(retries, base=self.backoff, cap=max(self.backoff, 2.0)).start()
         while True:
             headers = {"Accept": "application/json"}
             if data is not None:
@@ -272,10 +273,10 @@ class LegacyClient:
                     ),
                 )
                 retryable = True
-            if not retryable or attempt >= retries:
+            delay = budget.next_delay() if retryable else None
+            if delay is None:
                 raise failure
-            time.sleep(self.backoff * (2**attempt))
-            attempt += 1
+            time.sleep(delay)
 
     def _failure(self, exc: urllib.error.HTTPError, method: str, path: str) -> _HTTPFailure:
         try:

@@ -20,6 +20,7 @@ from . import envelope, names
 from .driver import ObjectStore
 from .errors import (
     ConfigurationError,
+    InvalidSecret,
     NotFound,
     PortableCredsError,
     PreconditionFailed,
@@ -126,6 +127,10 @@ class CredentialStore:
         self.close()
 
     def close(self) -> None:
+        """Release the backend's connections (idempotent). ``with open_store(...)`` calls it.
+
+        Pending outbox entries stay on disk; ``flush`` delivers them from any later store.
+        """
         self.objects.close()
 
     # -- helpers -------------------------------------------------------------------------
@@ -143,6 +148,13 @@ class CredentialStore:
 
     def _resolver(self, service: str) -> Callable[[str], WrappingKey]:
         return lambda kek_id: self.keys.kek_for_id(self.wallet, service, kek_id)
+
+    def _not_found(self, service: str, cause: NotFound) -> NotFound:
+        """``NotFound`` in the caller's terms: a driver's message names the storage key, which
+        leaks the layout (prefix, wallet directory, suffix) into logs and user messages."""
+        return NotFound(
+            f"no credential {service!r} for wallet {self.wallet}", request_id=cause.request_id
+        )
 
     def _emit(
         self, operation: str, service: str | None, outcome: str, error: Exception | None = None
@@ -172,24 +184,40 @@ class CredentialStore:
 
     # -- operations ----------------------------------------------------------------------
 
-    def seal(self, service: str, secret: bytes | str) -> bytes:
-        """The sealed blob ``put`` stores (also for callers that ship blobs themselves)."""
+    def seal(self, service: str, secret: bytes | str, *, allow_empty: bool = False) -> bytes:
+        """The sealed blob ``put`` stores (also for callers that ship blobs themselves).
+
+        An empty secret is refused (``InvalidSecret``) unless ``allow_empty``: an empty value
+        is almost always an unset variable or an empty pipe, and stored it would read back as
+        a valid, useless credential. The CLI refuses it the same way (``put --allow-empty``).
+        """
         service = names.validate_service(service)
         data = secret.encode() if isinstance(secret, str) else bytes(secret)
+        if not data and not allow_empty:
+            raise InvalidSecret(
+                f"empty secret for {service!r}; pass allow_empty=True to store an empty value"
+            )
         kek = self.keys.current_kek(self.wallet, service)
         return envelope.seal(
             data, kek=kek, context=self._context(service), max_payload=self.max_payload
         )
 
-    def put(self, service: str, secret: bytes | str) -> None:
+    def put(self, service: str, secret: bytes | str, *, allow_empty: bool = False) -> None:
         """Seal and store. On a remote failure the sealed blob stays in the outbox.
 
-        Raises ``SecretNotDelivered`` (carrying the typed cause) when the outbox holds it.
+        Raises ``SecretNotDelivered`` (carrying the typed cause) when the outbox holds it, and
+        ``InvalidSecret`` for an empty secret unless ``allow_empty`` (see ``seal``).
         """
 
         def run() -> None:
             svc = names.validate_service(service)
-            blob = self.seal(svc, secret)
+            # Only an allowed empty secret needs the keyword, so a subclass overriding
+            # seal(service, secret) keeps working for everything else.
+            blob = (
+                self.seal(svc, secret, allow_empty=True)
+                if allow_empty and not secret
+                else self.seal(svc, secret)
+            )
             key = self._key(svc)
             backend = self.objects.backend_id
             entry = None
@@ -215,11 +243,21 @@ class CredentialStore:
         self._audited("put", service, run)
 
     def get(self, service: str) -> Secret:
+        """Read and open one credential.
+
+        Raises ``NotFound`` if it does not exist, ``IntegrityError`` if the stored blob fails
+        its checks (tampered, truncated, moved from another tenant or service, or sealed under
+        a key this store's key source does not have), ``InvalidName`` for a bad service name.
+        """
+
         def run() -> Secret:
             svc = names.validate_service(service)
-            stored = self.objects.get_capped(
-                self._key(svc), max_size=envelope.max_blob_size(self.max_payload)
-            )
+            try:
+                stored = self.objects.get_capped(
+                    self._key(svc), max_size=envelope.max_blob_size(self.max_payload)
+                )
+            except NotFound as exc:
+                raise self._not_found(svc, exc) from None
             plaintext = envelope.open_blob(
                 stored.data,
                 context=self._context(svc),
@@ -258,6 +296,12 @@ class CredentialStore:
         return sorted(found)
 
     def exists(self, service: str) -> bool:
+        """Whether the credential is stored. Not audited and does not open the blob.
+
+        Cheaper than ``get`` (one metadata request). Failures other than absence
+        (``AccessDenied``, ``RemoteUnavailable``, ``InvalidName``...) raise rather than read as
+        "no": a caller deciding whether to write must not mistake an outage for absence.
+        """
         try:
             self.objects.head(self.key_for(service))
         except NotFound:
@@ -269,7 +313,10 @@ class CredentialStore:
 
         def run() -> None:
             key = self.key_for(service)
-            self.objects.head(key)
+            try:
+                self.objects.head(key)
+            except NotFound as exc:
+                raise self._not_found(service, exc) from None
             self.objects.delete(key)
             if self.outbox is not None:
                 self.outbox.discard(backend_id=self.objects.backend_id, key=key)

@@ -171,10 +171,9 @@ class Parser(argparse.ArgumentParser):
     """argparse with the CLI's one-line error format (usage errors exit 2)."""
 
     def error(self, message: str) -> NoReturn:
-        self.exit(
-            EXIT_CODES["usage"],
-            f"{PROG}: error: {message}; see '{self.prog} --help'\n",
-        )
+        # Raised, not printed: ``cli.main`` reports every error the same way (a line, or a
+        # JSON object under --json).
+        raise CliError(f"{message}; see '{self.prog} --help'", exit_code=EXIT_CODES["usage"])
 
 
 class _Formatter(argparse.RawDescriptionHelpFormatter):
@@ -491,7 +490,7 @@ def legacy_token(args: argparse.Namespace, settings: Settings) -> str | None:
         return None
     from ..config import setting
 
-    return setting("legacy_token", args)
+    return setting("legacy_token", vars(args))
 
 
 def key_source(settings: Settings) -> KeySource | None:

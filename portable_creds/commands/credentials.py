@@ -34,12 +34,16 @@ def register(subparsers: Any) -> None:
         epilog=(
             "examples:\n"
             "  echo sk-123 | portable-creds --wallet 0xabc... put openai    # stores 'sk-123'\n"
-            "  portable-creds put signing-key --from-file key.bin --raw"
+            "  portable-creds put signing-key --from-file key.bin --raw\n"
+            "  vault read -field=key secret/x | portable-creds put x --from-file -"
         ),
     )
     p.add_argument("service", metavar="SERVICE", help="1-64 of A-Z a-z 0-9 . _ -")
-    p.add_argument("--from-file", metavar="F", help="read the secret from file F")
+    p.add_argument("--from-file", metavar="F",
+                   help="read the secret from file F ('-' is stdin; a file named - is ./-)")
     p.add_argument("--raw", action="store_true", help="store the input bytes exactly")
+    p.add_argument("--allow-empty", action="store_true",
+                   help="store an empty secret (refused otherwise, like the library does)")
     p.set_defaults(func=cmd_put)
 
     p = _common.add_command(
@@ -137,6 +141,8 @@ def strip_one_newline(data: bytes) -> bytes:
 def _read_input(args: argparse.Namespace, service: str, limit: int) -> bytes:
     """The secret bytes, at most ``limit`` + slack read, so a huge input is never buffered."""
     path = getattr(args, "from_file", None)
+    if path == "-":  # the usual convention: '-' is stdin (./- names a file called '-')
+        path = None
     if path is not None:
         try:
             with open(path, "rb") as fh:
@@ -167,10 +173,10 @@ def _read_input(args: argparse.Namespace, service: str, limit: int) -> bytes:
             f"the secret for {service!r} is larger than the maximum of {limit} bytes; "
             "store large files elsewhere and keep only their key here"
         )
-    if not data:
+    if not data and not _common.flag(args, "allow_empty"):
         _common.fail(
             f'empty secret for {service!r}; pipe it on stdin (echo "$KEY" | portable-creds '
-            "put NAME) or use --from-file F",
+            "put NAME), use --from-file F, or --allow-empty to store an empty value",
             code="invalid-input",
         )
     return data
@@ -195,7 +201,7 @@ def cmd_put(args: argparse.Namespace) -> int:
     service = validate_service(args.service)
     with _common.open_store(args) as store:
         secret = _read_input(args, service, store.max_payload)
-        store.put(service, secret)
+        store.put(service, secret, allow_empty=_common.flag(args, "allow_empty"))
         if _common.flag(args, "json"):
             _common.print_json({"stored": service, "wallet": store.wallet, "bytes": len(secret)})
         else:

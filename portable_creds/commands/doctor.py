@@ -138,10 +138,10 @@ def _config_checks(cl: Checklist, args: argparse.Namespace) -> dict[str, Any] | 
     from .. import config
     from ..errors import ConfigurationError
 
-    path = config.config_path(args)
+    path = config.config_path(vars(args))
     try:
-        profile, _ = config.profile_values(args)
-        resolved = config.resolve(args)
+        profile, _ = config.profile_values(vars(args))
+        resolved = config.resolve(vars(args))
     except ConfigurationError as exc:
         cl.add(
             "config file", FAIL, str(exc), f"fix {path} or select another profile with --profile"
@@ -345,7 +345,7 @@ def _drift_check(cl: Checklist, args: argparse.Namespace, backend: str | None) -
     from ..errors import PortableCredsError
     from ..registry import load_driver_class, scheme_of
 
-    admin_args = setting("admin_verify", args)
+    admin_args = setting("admin_verify", vars(args))
     if not admin_args:
         cl.add(
             "policy drift",

@@ -23,7 +23,14 @@ import secrets
 from typing import Any, ClassVar
 
 import attrs
-from portable_creds_conformance.harness import BadTokenKind, Harness
+
+try:
+    from portable_creds_conformance.harness import BadTokenKind, Harness
+except ImportError as exc:  # an optional dependency: say which extra brings it
+    raise ImportError(
+        "portable_creds_aws.conformance_harness needs the conformance suite: "
+        "pip install 'portable-creds-aws[conformance]'"
+    ) from exc
 
 from portable_creds.driver import ObjectStore, StoreTarget
 from portable_creds.store import CredentialStore
@@ -54,7 +61,10 @@ class S3Harness(Harness):
             try:
                 import moto.server  # noqa: F401
             except ImportError:
-                return "moto[server] is not installed: pip install -e 'drivers/aws[dev]'"
+                return (
+                    "moto[server] is not installed: "
+                    "pip install 'portable-creds-aws[conformance]'"
+                )
         return None
 
     # ------------------------------------------------------------------ lifecycle

@@ -20,7 +20,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import attrs
 
-from portable_creds.driver import StoreTarget, TokenSource
+from portable_creds.driver import StoreTarget
 from portable_creds.errors import ConfigurationError
 from portable_creds.httpclient import reject_userinfo
 from portable_creds.params import float_param, int_param
@@ -268,10 +268,3 @@ def _opt_str(options: Mapping[str, Any], name: str) -> str | None:
     if not isinstance(value, str) or not value:
         raise ConfigurationError(f"option {name} must be a non-empty string")
     return value
-
-
-def token_source_from(target: StoreTarget, settings: S3Settings) -> TokenSource | None:
-    """Imported lazily by the driver to keep this module free of network code."""
-    from .tokens import select_token_source
-
-    return select_token_source(target.token, settings)

@@ -516,7 +516,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--log-bucket", help="bucket receiving access logs")
     p.add_argument("--log-prefix", help="prefix for access logs")
-    p.add_argument("--expire-days", type=int, help="lifecycle: expire credentials after N days")
+    # --lifecycle-days: the spelling `admin s3` uses for the same rule; --expire-days still works.
+    p.add_argument("--lifecycle-days", "--expire-days", dest="expire_days", type=int,
+                   help="lifecycle: expire credentials after N days")
     p.add_argument("--allowed-cidr", action="append", help="bucket policy: deny other source IPs")
     p.add_argument(
         "--no-require-tls",

@@ -233,8 +233,8 @@ class HttpVendor(Vendor):
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m portable_creds_tencent.vendor_service --url cos://... --listen HOST:PORT``."""
-    from .driver import build_vendor
     from .settings import parse_settings
+    from .vendor_factory import build_vendor
 
     p = argparse.ArgumentParser(description="serve the portable-creds token vendor (trusted)")
     p.add_argument(
