@@ -49,6 +49,7 @@ from .errors import (
     PortableCredsError,
     PreconditionFailed,
 )
+from .paths import ensure_private_dir
 
 _SUFFIX = ".json"
 _LAST = ".last"
@@ -286,7 +287,7 @@ class Outbox:
             return
         self._ready = True
         try:
-            self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+            ensure_private_dir(self.directory)  # <home> too, if missing: 0700, not umask
             os.chmod(self.directory, 0o700)
         except OSError as exc:
             raise ConfigurationError(

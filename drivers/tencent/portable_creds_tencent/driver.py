@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import ClassVar
 
 from portable_creds.credcache import CredentialCache
 from portable_creds.driver import CredentialsProvider, Driver, StoreTarget
@@ -12,77 +12,17 @@ from portable_creds.names import validate_wallet
 
 from .cos_store import CosObjectStore
 from .federation import (
-    JwksSource,
     RefreshingProvider,
     StaticProvider,
-    TokenVendor,
     VendedProvider,
     Vendor,
     WebIdentityProvider,
 )
-from .policies import BucketRef
 from .settings import CosSettings, parse_settings, static_keys
 from .tokens import HOW_TO_PROVIDE, select_token_source
+from .vendor_factory import build_vendor, sts_client
 
-if TYPE_CHECKING:
-    from .tcapi import TcApi
-
-
-def sts_client(settings: CosSettings, keys: Any = None) -> TcApi:
-    from .tcapi import TcApi  # the tencentcloud SDK: only when an STS call is made
-
-    return TcApi(
-        "sts",
-        settings.region,
-        keys,
-        endpoint=settings.api_endpoint,
-        scheme=settings.api_scheme,
-        timeout=settings.timeout,
-        retries=settings.retries,
-        max_elapsed=settings.max_elapsed,
-    )
-
-
-def build_vendor(settings: CosSettings, options: dict[str, Any]) -> TokenVendor:
-    """A ``TokenVendor`` from URL options plus the vendor's key (options or environment).
-
-    Only for the trusted process that owns the vendor key; see ``federation`` for why.
-    """
-    if not settings.issuer or not settings.audience:
-        raise ConfigurationError("token-vendor mode needs issuer= and audience= options")
-    jwks = options.get("jwks")
-    if jwks is None and settings.jwks_url is None:
-        raise ConfigurationError("token-vendor mode needs jwks_url= (or a jwks= option)")
-    keys = static_keys(options, what="the token vendor")
-    return TokenVendor(
-        sts_client(settings, keys),
-        role_arn=settings.role_arn_prefix + settings.vendor_role,
-        bucket=BucketRef(settings.bucket, settings.appid, settings.region),
-        prefix=settings.prefix,
-        issuer=settings.issuer,
-        audience=settings.audience,
-        jwks=JwksSource(jwks, settings.jwks_url),
-        wallet_claim=settings.wallet_claim,
-        duration=settings.duration,
-        clock=options.get("clock") or time.time,
-        session_tags=settings.session_tags,
-    )
-
-
-class LazyStsApi:
-    """An unsigned STS client built on its first call: a process that reuses a cached
-    session (``portable_creds.credcache``) never imports the tencentcloud SDK."""
-
-    signed = False
-
-    def __init__(self, settings: CosSettings) -> None:
-        self._settings = settings
-        self._api: TcApi | None = None
-
-    def call(self, action: str, params: dict[str, Any]) -> dict[str, Any]:
-        if self._api is None:
-            self._api = sts_client(self._settings)
-        return self._api.call(action, params)
+__all__ = ["CosDriver", "build_vendor", "sts_client"]
 
 
 class CosDriver(Driver):
@@ -109,7 +49,7 @@ class CosDriver(Driver):
                   settings.bucket, settings.prefix, settings.duration)
         if settings.mode == "role-per-tenant":
             provider: RefreshingProvider = WebIdentityProvider(
-                LazyStsApi(settings),
+                sts_client(settings),
                 provider_id=settings.provider,
                 role_arn=settings.role_arn_prefix + settings.tenant_role_name(wallet),
                 token=token,
