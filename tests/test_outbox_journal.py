@@ -53,6 +53,7 @@ def test_success_path_does_not_fsync_and_failure_path_does(
         calls.append(fd)
         real(fd)
 
+    store.put("svc", b"first")  # creating the outbox directory itself is made durable once
     monkeypatch.setattr(outbox_module.os, "fsync", counting)
     store.put("svc", b"value")
     assert calls == []
