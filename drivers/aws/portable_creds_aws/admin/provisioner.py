@@ -252,15 +252,18 @@ class Provisioner:
         if self.d.strategy == "tag-variable":
             # The deny list is compared with the recorded offboarded wallets, so a wallet the
             # operator offboarded but a concurrent writer un-denied shows up as drift.
-            want["offboarded"] = self.tenancy.expected_denied()
-            have["offboarded"] = self.offboarded()
-        if self.d.revocation == "sharded":
-            # No single data role: 256 shard roles, and every deny in its wallet's shard.
-            want["role"] = None
-            want["shard_roles"] = canonical(self.sharded.rendered_roles())
-            have["shard_roles"] = canonical(self.sharded.deployed_roles())
-            want["misplaced_denies"] = []
-            have["misplaced_denies"] = self.sharded.misplaced()
+            denied = self.offboarded() if self.d.revocation == "inline" else None
+            if self.d.revocation == "sharded":
+                # No single data role: 256 shard roles, every deny in its wallet's shard.
+                by_shard = self.sharded.scan()
+                denied = sorted(w for ws in by_shard.values() for w in ws)
+                want["role"] = None
+                want["shard_roles"] = canonical(self.sharded.rendered_roles())
+                have["shard_roles"] = canonical(self.sharded.deployed_roles())
+                want["misplaced_denies"] = []
+                have["misplaced_denies"] = self.sharded.misplaced(by_shard)
+            want["offboarded"] = self.tenancy.expected_denied(denied)
+            have["offboarded"] = denied
         if want == have:
             return []
         a = json.dumps(have, indent=2, sort_keys=True).splitlines()

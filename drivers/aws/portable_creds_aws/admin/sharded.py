@@ -179,13 +179,15 @@ class ShardedRevocation:
         )
         return _doc(got["PolicyDocument"])
 
-    def misplaced(self) -> list[str]:
+    def misplaced(self, by_shard: dict[str, list[str]] | None = None) -> list[str]:
         """Denies in a shard other than the wallet's (never written by us: they revoke
         nothing, since that wallet can only assume its own shard)."""
-        out: list[str] = []
-        for s in shards():
-            out.extend(w for w in self.shard_denied(s) if R.shard_of(w) != s)
-        return sorted(out)
+        scanned = self.scan() if by_shard is None else by_shard
+        return sorted(w for s, ws in scanned.items() for w in ws if R.shard_of(w) != s)
+
+    def scan(self) -> dict[str, list[str]]:
+        """Shard -> denied wallets, every shard (one read of each shard's deny policies)."""
+        return {s: self.shard_denied(s) for s in shards()}
 
     # ------------------------------------------------------------------ read
     def layout(self, shard: str) -> dict[int, tuple[str, list[str]]]:
@@ -233,7 +235,7 @@ class ShardedRevocation:
 
     def denied(self) -> list[str]:
         """Every denied wallet, all shards (``verify``: one read per shard)."""
-        return sorted(w for s in shards() for w in self.shard_denied(s))
+        return sorted(w for ws in self.scan().values() for w in ws)
 
     def is_denied(self, wallet: str) -> bool:
         w = validate_wallet(wallet)

@@ -62,10 +62,12 @@ class Tenancy:
             return recorded
         return self.live()
 
-    def expected_denied(self) -> list[str]:
-        """``tag-variable``: the deny list the records call for (unrecorded entries kept)."""
+    def expected_denied(self, denied: list[str] | None = None) -> list[str]:
+        """``tag-variable``: the deny list the records call for (unrecorded entries kept);
+        ``denied`` is the live deny list if the caller has already read it."""
         on = set(self.intent.onboarded())
-        return sorted((set(self.p.offboarded()) | set(self.intent.offboarded())) - on)
+        live = self.p.offboarded() if denied is None else denied
+        return sorted((set(live) | set(self.intent.offboarded())) - on)
 
     # ------------------------------------------------------------------ write
     def onboard(self, wallet: str) -> str:
