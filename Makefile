@@ -8,7 +8,7 @@ PYPROJECTS := pyproject.toml drivers/aws/pyproject.toml drivers/tencent/pyprojec
 PKGS   := portable_creds drivers/aws/portable_creds_aws drivers/tencent/portable_creds_tencent \
           conformance/portable_creds_conformance examples/sqlite-driver/portable_creds_sqlite
 
-.PHONY: all venv demo test test-deps unit lint conformance bench fuzz stress clean
+.PHONY: all venv demo test test-deps unit lint conformance conformance-live bench fuzz stress clean
 
 all: lint test
 
@@ -53,6 +53,12 @@ lint: $(STAMP)
 
 conformance: $(STAMP)
 	$(PY) conformance/run_all.py
+
+# The suite against real clouds (PORTABLE_CREDS_LIVE_AWS / _TENCENT name a profile[:region]);
+# without them: one line saying what to set, exit 0. Not part of `make test` (costs money).
+# LIVE_ARGS=--keep keeps the throw-away deployment. See docs/live-testing.md.
+conformance-live: $(STAMP)
+	$(PY) tools/conformance_live.py $(LIVE_ARGS)
 
 bench: $(STAMP)
 	$(PY) bench/run_all.py

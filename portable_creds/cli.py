@@ -26,6 +26,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "creds",
     "outbox",
     "migrate",
+    "copy",
     "run",
     "config",
     "doctor",

@@ -16,7 +16,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import attrs
 
-from .errors import ConfigurationError, PayloadTooLarge
+from .errors import ConfigurationError, PayloadTooLarge, PortableCredsError
 
 #: Something that yields a fresh OIDC token each time it is called (re-read a file, ask a broker).
 TokenSource = Callable[[], str]
@@ -169,6 +169,34 @@ class ObjectStore(abc.ABC):
     @abc.abstractmethod
     def list(self, prefix: str) -> Iterator[ObjectInfo]:
         """Every object under ``prefix``, in key order, pagination hidden from the caller."""
+
+    def list_wallets(self, prefix: str) -> Iterator[str]:
+        """Wallets with at least one object below ``<prefix>/<wallet>/``, sorted, each once.
+
+        Optional, for administrative views (fleet operations such as ``copy --all-wallets``):
+        object stores answer it with one delimited listing (``CommonPrefixes``), not by reading
+        every key. Names under the prefix that are not canonical wallets are skipped. Drivers
+        whose API cannot enumerate tenants keep this default, which says so.
+        """
+        raise ConfigurationError(
+            f"backend {self.backend_id} cannot list the wallets it holds; name the wallets "
+            "explicitly instead of --all-wallets"
+        )
+
+    def delete_many(self, keys: Sequence[str]) -> dict[str, PortableCredsError]:
+        """Delete ``keys``; returns the keys that could not be deleted, with the error.
+
+        The default deletes one by one. Drivers with a batch API (S3 ``DeleteObjects``, COS
+        ``DeleteMultipleObjects``) override it and fall back to this when the service refuses
+        the batch call as such (Ceph RGW does for web-identity sessions).
+        """
+        failed: dict[str, PortableCredsError] = {}
+        for key in keys:
+            try:
+                self.delete(key)
+            except PortableCredsError as exc:
+                failed[key] = exc
+        return failed
 
     def scoped(self, keys: Sequence[str], *, read_only: bool) -> ObjectStore:
         """A store whose *credentials* allow only ``keys`` (and only reads if ``read_only``).

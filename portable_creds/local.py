@@ -697,6 +697,31 @@ class LocalObjectStore(ObjectStore):
                 ):
                     yield key
 
+    def list_wallets(self, prefix: str) -> Iterator[str]:
+        """Wallet directories under ``<root>/<prefix>/`` holding at least one object.
+
+        Administrative only: a tenant store has no business enumerating other tenants.
+        """
+        from .fleet import is_canonical_wallet
+
+        if self.wallet is not None:
+            raise AccessDenied(
+                f"access denied: a store opened for wallet {self.wallet} cannot list wallets"
+            )
+        base = self.root.joinpath(*split_key(names.validate_prefix(prefix)))
+        try:
+            entries = sorted(os.scandir(base), key=lambda e: e.name)
+        except (FileNotFoundError, NotADirectoryError):
+            return iter(())
+        found = [
+            e.name
+            for e in entries
+            if is_canonical_wallet(e.name)
+            and e.is_dir(follow_symlinks=False)
+            and next(self._collect([*base.relative_to(self.root).parts, e.name], ""), None)
+        ]
+        return iter(found)
+
     def _infos(self, keys: builtins.list[str]) -> Iterator[ObjectInfo]:
         for key in keys:
             try:

@@ -25,12 +25,9 @@ from __future__ import annotations
 import abc
 import contextlib
 import hmac
-import json
 import os
-import sys
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import TextIO
 
 import attrs
 
@@ -46,69 +43,48 @@ from .errors import (
 )
 from .legacy import LegacyClient
 from .store import CredentialStore
+from .transfer import (
+    ALREADY,
+    CONFLICT,
+    FAILED,
+    MIGRATE,
+    SKIPPED,
+    Item,
+    Progress,
+    Report,
+    WalletResult,
+    render_json,
+    render_text,
+)
 
-MIGRATED = "migrated"
-ALREADY = "already"
-WOULD_MIGRATE = "would-migrate"
-CONFLICT = "conflict"
-FAILED = "failed"
-SKIPPED = "skipped"
+MIGRATED = MIGRATE.done
+WOULD_MIGRATE = MIGRATE.would
 IGNORED = "ignored"
 """A portable-creds blob under an upstream prefix (converted in place earlier): not a source."""
+OK_STATUSES = MIGRATE.ok
+_DELETABLE = MIGRATE.verified
 
-OK_STATUSES = frozenset({MIGRATED, ALREADY, WOULD_MIGRATE, IGNORED})
-_DELETABLE = frozenset({MIGRATED, ALREADY, IGNORED})
-
-
-@attrs.frozen
-class Item:
-    """The outcome for one (wallet, service). ``detail`` never contains secret material."""
-
-    wallet: str
-    service: str
-    source: str
-    status: str
-    detail: str = ""
-
-    def to_dict(self) -> dict[str, str]:
-        return attrs.asdict(self)
-
-
-@attrs.frozen
-class WalletResult:
-    wallet: str
-    source_deleted: bool
-    detail: str = ""
-
-
-@attrs.define
-class Report:
-    source: str
-    destination: str
-    dry_run: bool
-    items: list[Item] = attrs.field(factory=list)
-    wallets: list[WalletResult] = attrs.field(factory=list)
-
-    def counts(self) -> dict[str, int]:
-        out = {s: 0 for s in (MIGRATED, ALREADY, WOULD_MIGRATE, CONFLICT, FAILED, SKIPPED, IGNORED)}
-        for item in self.items:
-            out[item.status] = out.get(item.status, 0) + 1
-        return out
-
-    @property
-    def ok(self) -> bool:
-        return all(item.status in OK_STATUSES for item in self.items)
-
-    def to_dict(self) -> dict[str, object]:
-        return {
-            "source": self.source,
-            "destination": self.destination,
-            "dry_run": self.dry_run,
-            "ok": self.ok,
-            "counts": self.counts(),
-            "items": [i.to_dict() for i in self.items],
-            "wallets": [attrs.asdict(w) for w in self.wallets],
-        }
+__all__ = [
+    "ALREADY",
+    "CONFLICT",
+    "FAILED",
+    "IGNORED",
+    "MIGRATED",
+    "OK_STATUSES",
+    "SKIPPED",
+    "WOULD_MIGRATE",
+    "Entry",
+    "Item",
+    "LegacySource",
+    "Progress",
+    "Report",
+    "Source",
+    "UpstreamSource",
+    "WalletResult",
+    "migrate",
+    "render_json",
+    "render_text",
+]
 
 
 # -- sources ---------------------------------------------------------------------------------
@@ -332,47 +308,6 @@ def _write_private(path: Path, data: bytes) -> None:
         os.close(fd)
 
 
-# -- progress --------------------------------------------------------------------------------
-
-
-class Progress:
-    """A one-line bar on a terminal; one plain line per item otherwise (logs, CI, pipes)."""
-
-    def __init__(self, stream: TextIO | None = None, *, enabled: bool = True) -> None:
-        self.stream = stream or sys.stderr
-        self.enabled = enabled
-        self.tty = enabled and self.stream.isatty()
-        self.total = 0
-        self.done = 0
-
-    def start(self, total: int) -> None:
-        self.total += total
-
-    def item(self, item: Item) -> None:
-        self.done += 1
-        if not self.enabled:
-            return
-        label = f"{item.wallet} {item.service}: {item.status}"
-        if self.tty:
-            width = 30
-            filled = int(width * self.done / max(self.total, 1))
-            bar = "#" * filled + "-" * (width - filled)
-            self.stream.write(f"\r[{bar}] {self.done}/{self.total} {label[:60]:<60}")
-            if self.done >= self.total:
-                self.stream.write("\n")
-        else:
-            extra = f" ({item.detail})" if item.detail else ""
-            self.stream.write(f"migrate: [{self.done}/{self.total}] {label}{extra}\n")
-        self.stream.flush()
-
-    def note(self, text: str) -> None:
-        if self.enabled:
-            if self.tty:
-                self.stream.write("\n")
-            self.stream.write(f"migrate: {text}\n")
-            self.stream.flush()
-
-
 # -- the engine ------------------------------------------------------------------------------
 
 
@@ -514,27 +449,3 @@ def _one(
             FAILED, "read-back verification failed: the destination returned different bytes"
         )
     return item(MIGRATED, "converted in place (original backed up)" if replace_foreign else "")
-
-
-def render_text(report: Report) -> str:
-    """The human summary (stdout)."""
-    lines = [f"source:      {report.source}", f"destination: {report.destination}"]
-    if report.dry_run:
-        lines.append("dry run: nothing was written or deleted")
-    for item in report.items:
-        extra = f"  ({item.detail})" if item.detail else ""
-        lines.append(f"  {item.status:<14} {item.wallet} {item.service}{extra}")
-    for w in report.wallets:
-        if w.source_deleted or w.detail:
-            lines.append(
-                f"  {w.wallet}: {'source deleted' if w.source_deleted else 'source kept'}"
-                + (f" - {w.detail}" if w.detail else "")
-            )
-    counts = report.counts()
-    summary = ", ".join(f"{n} {k}" for k, n in counts.items() if n)
-    lines.append(f"summary: {summary or 'nothing to migrate'}")
-    return "\n".join(lines) + "\n"
-
-
-def render_json(report: Report) -> str:
-    return json.dumps(report.to_dict(), sort_keys=True) + "\n"

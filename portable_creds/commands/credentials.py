@@ -111,9 +111,13 @@ def register(subparsers: Any) -> None:
         epilog=(
             "examples:\n"
             "  portable-creds --kek-version 2 rewrap          # rotate to KEK version 2\n"
-            "  portable-creds --kek-version 2 rewrap --json"
+            "  portable-creds --kek-version 2 rewrap --json\n"
+            "  portable-creds --backend s3://creds --kek-version 2 rewrap --all-wallets"
         ),
     )
+    from .copy import add_fleet_options
+
+    add_fleet_options(p)
     p.set_defaults(func=cmd_rewrap)
 
 
@@ -316,6 +320,10 @@ def cmd_teardown(args: argparse.Namespace) -> int:
 
 
 def cmd_rewrap(args: argparse.Namespace) -> int:
+    if _common.flag(args, "all_wallets") or getattr(args, "shard", None):
+        from .copy import cmd_rewrap_fleet
+
+        return cmd_rewrap_fleet(args)
     with _common.open_store(args) as store:
         changed = store.rewrap()
         if _common.flag(args, "json"):

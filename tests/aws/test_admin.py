@@ -61,10 +61,13 @@ def test_render_aws_tag_variable() -> None:
         for r in s["Resource"]:
             assert r == "arn:aws:s3:::acme-creds" or "/bots/${aws:PrincipalTag/" in r
     assert docs["bucket"]["public_access_block"] == {
-        "BlockPublicAcls": False,
+        "BlockPublicAcls": True,
         "IgnorePublicAcls": True,
-        "BlockPublicPolicy": False,
+        "BlockPublicPolicy": True,
         "RestrictPublicBuckets": True,
+    }
+    assert docs["bucket"]["ownership_controls"] == {
+        "Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]
     }
     assert docs["store_url"].startswith("s3://acme-creds?role_arn=arn:aws:iam::123456789012:role/")
 

@@ -19,7 +19,7 @@ from portable_creds.names import validate_wallet
 from .clients import s3_client, static_credentials, sts_client
 from .federation import WebIdentityCredentialsProvider
 from .objectstore import S3ObjectStore
-from .settings import parse_settings
+from .settings import ENV_ROLE_ARN, ENV_TOKEN_FILE, parse_settings
 from .tokens import select_token_source
 
 
@@ -32,9 +32,10 @@ class S3Driver(Driver):
         if settings.role_arn is None:
             if wallet is not None and not target.options.get("allow_static_tenant"):
                 raise ConfigurationError(
-                    "an s3:// store for a tenant needs role_arn=... (web-identity federation); "
-                    "static keys are the administrator's view (open with wallet=None), or pass "
-                    "allow_static_tenant=True to accept client-side scoping only"
+                    "an s3:// store for a tenant needs the data role (web-identity "
+                    "federation): add role_arn=arn:aws:iam::ACCOUNT:role/NAME to the URL, or "
+                    f"set {ENV_ROLE_ARN} and {ENV_TOKEN_FILE} as for boto3; static keys are the "
+                    "administrator's view (no wallet)"
                 )
             client = s3_client(settings, static_credentials(settings))
             return S3ObjectStore(settings, client, wallet=wallet)
@@ -44,8 +45,8 @@ class S3Driver(Driver):
         )
         if source is None:
             raise ConfigurationError(
-                "role_arn needs an OIDC token: pass token=<callable> to open_store, or add "
-                "token_file=PATH or broker_url=URL (with the session_jwt option) to the URL"
+                f"{settings.role_arn_source} needs an OIDC token: set {ENV_TOKEN_FILE}, or add "
+                "token_file=PATH, or broker_url=URL with session_jwt_file=PATH, to the URL"
             )
         provider = WebIdentityCredentialsProvider(
             sts_client=sts_client(settings),

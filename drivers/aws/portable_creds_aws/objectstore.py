@@ -27,7 +27,13 @@ from portable_creds.driver import (
     StoredObject,
     check_object_size,
 )
-from portable_creds.errors import AccessDenied, ConfigurationError, NotFound, TransientError
+from portable_creds.errors import (
+    AccessDenied,
+    ConfigurationError,
+    NotFound,
+    PortableCredsError,
+    TransientError,
+)
 from portable_creds.local import tenant_may_access, tenant_may_list
 
 from .clients import s3_client
@@ -47,6 +53,8 @@ T = TypeVar("T")
 CONTENT_TYPE = "application/octet-stream"
 #: GET attempts when the response body is cut short (botocore retries requests, never bodies).
 BODY_ATTEMPTS = 3
+#: Keys per ``DeleteObjects`` request (the S3 API's maximum).
+DELETE_BATCH = 1000
 
 
 class _BodyCutShort(Exception):
@@ -309,6 +317,67 @@ class S3ObjectStore(ObjectStore):
             token = page.get("NextContinuationToken")
             if not token:
                 return
+
+    def list_wallets(self, prefix: str) -> Iterator[str]:
+        """One delimited ListObjectsV2 walk of ``<prefix>/``: its ``CommonPrefixes`` are wallets."""
+        from portable_creds.fleet import wallet_of_common_prefix
+
+        base = prefix.rstrip("/") + "/"
+        self._check_prefix(base)
+        token: str | None = None
+        while True:
+            kwargs: dict[str, Any] = {
+                "Bucket": self.settings.bucket,
+                "Prefix": base,
+                "Delimiter": "/",
+            }
+            if token is not None:
+                kwargs["ContinuationToken"] = token
+            page: dict[str, Any] = self._call(
+                f"list wallets {base}", functools.partial(self.client.list_objects_v2, **kwargs)
+            )
+            for common in page.get("CommonPrefixes", ()):
+                wallet = wallet_of_common_prefix(common["Prefix"], prefix)
+                if wallet is not None:
+                    yield wallet
+            token = page.get("NextContinuationToken") if page.get("IsTruncated") else None
+            if not token:
+                return
+
+    def delete_many(self, keys: Sequence[str]) -> dict[str, PortableCredsError]:
+        """``DeleteObjects`` in batches of 1000 (the API's limit), quiet mode.
+
+        Ceph RGW answers the batch call itself with 403 for web-identity sessions whose policy
+        allows ``s3:DeleteObject`` only on object ARNs (docs/ceph.md); a batch refused as a
+        whole falls back to one ``DeleteObject`` per key, so the caller's permissions decide
+        per key as they would for single deletes.
+        """
+        failed: dict[str, PortableCredsError] = {}
+        wanted = list(dict.fromkeys(keys))
+        for key in wanted:
+            self._check_key(key)
+        for start in range(0, len(wanted), DELETE_BATCH):
+            batch = wanted[start : start + DELETE_BATCH]
+            request = {"Objects": [{"Key": k} for k in batch], "Quiet": True}
+            try:
+                resp: dict[str, Any] = self._call(
+                    f"delete {len(batch)} objects",
+                    lambda r=request: self.client.delete_objects(  # type: ignore[misc]
+                        Bucket=self.settings.bucket, Delete=r
+                    ),
+                )
+            except (AccessDenied, ConfigurationError):
+                # Refused as a whole (403, or NotImplemented on a service without the API).
+                failed.update(super().delete_many(batch))
+                continue
+            for error in resp.get("Errors", ()):
+                code = str(error.get("Code") or "")
+                message = f"delete {error.get('Key')}: {code} {error.get('Message') or ''}"
+                exc: PortableCredsError = (
+                    AccessDenied(message) if code == "AccessDenied" else TransientError(message)
+                )
+                failed[str(error.get("Key"))] = exc
+        return failed
 
     def copy(self, source_key: str, dest_key: str) -> str:
         """Server-side copy inside the bucket (used by the isolation tests and migrations)."""

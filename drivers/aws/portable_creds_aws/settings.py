@@ -4,6 +4,10 @@ Parsing once at the edge means every later layer can trust its inputs, and a typ
 ``ConfigurationError`` naming the parameter instead of a botocore stack trace later on.
 Secrets (static keys, broker session) are accepted only as keyword options, never in the URL:
 URLs end up in shell history and logs.
+
+A tenant store also reads the web-identity variables boto3 reads (``AWS_ROLE_ARN``,
+``AWS_WEB_IDENTITY_TOKEN_FILE``, ``AWS_ROLE_SESSION_NAME``), which EKS (IRSA) and GitHub's OIDC
+actions set; a URL parameter always wins over its variable.
 """
 
 from __future__ import annotations
@@ -24,6 +28,11 @@ Addressing = Literal["path", "virtual", "auto"]
 
 _BUCKET_RE = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 _ROLE_ARN_RE = re.compile(r"arn:aws[a-z-]*:iam::[0-9]*:role/[\w+=,.@/-]{1,128}")
+# STS RoleSessionName (botocore's sts model: roleSessionNameType, 2..64 of [\w+=,.@-]).
+_SESSION_NAME_RE = re.compile(r"[\w+=,.@-]{2,64}", re.ASCII)
+ENV_ROLE_ARN = "AWS_ROLE_ARN"
+ENV_TOKEN_FILE = "AWS_WEB_IDENTITY_TOKEN_FILE"
+ENV_SESSION_NAME = "AWS_ROLE_SESSION_NAME"
 SECRET_PARAMS = frozenset({"access_key", "secret_key", "session_token", "session_jwt", "token"})
 KNOWN_PARAMS = frozenset(
     {
@@ -75,6 +84,8 @@ class S3Settings:
     time_fetcher: Callable[[], Any] | None
     refresh_windows: tuple[float, float] | None
     """(advisory, mandatory) seconds before expiry; ``None`` scales them to ``duration``."""
+    role_arn_source: str = "role_arn"
+    """Where ``role_arn`` came from (the URL parameter or ``AWS_ROLE_ARN``), for messages."""
 
     @property
     def federated(self) -> bool:
@@ -131,14 +142,37 @@ def parse_settings(target: StoreTarget) -> S3Settings:
             f"invalid bucket name {bucket!r}: 3-63 characters of a-z 0-9 . -, starting and "
             "ending with a letter or digit"
         )
-    role_arn = params.get("role_arn") or None
+    opts = target.options
+    access_key = _opt_str(opts, "access_key")
+    secret_key = _opt_str(opts, "secret_key")
+    if (access_key is None) != (secret_key is None):
+        raise ConfigurationError("pass both access_key and secret_key options, or neither")
+    env = _web_identity_env(target, params, static_keys=access_key is not None)
+    role_arn = params.get("role_arn") or env.get(ENV_ROLE_ARN)
+    role_source = "role_arn" if params.get("role_arn") else ENV_ROLE_ARN
     if role_arn is not None and WALLET_PLACEHOLDER in role_arn:
         role_arn = _per_wallet_role(role_arn, target.wallet)
     if role_arn is not None and SHARD_PLACEHOLDER in role_arn:
         role_arn = _per_shard_role(role_arn, target.wallet)
     if role_arn is not None and not _ROLE_ARN_RE.fullmatch(role_arn):
         raise ConfigurationError(
-            f"role_arn={role_arn!r} is not an IAM role ARN (arn:aws:iam::ACCOUNT:role/NAME)"
+            f"{role_source}={role_arn!r} is not an IAM role ARN (arn:aws:iam::ACCOUNT:role/NAME)"
+        )
+    if role_arn is None and env.get(ENV_TOKEN_FILE):
+        # What boto3 does too: a token file without a role is a configuration mistake.
+        raise ConfigurationError(
+            f"{ENV_TOKEN_FILE} is set but no data role is: set {ENV_ROLE_ARN} or add "
+            "role_arn=arn:aws:iam::ACCOUNT:role/NAME to the s3:// URL"
+        )
+    session_name, name_source = (
+        (params.get("session_name"), "session_name")
+        if params.get("session_name")
+        else (env.get(ENV_SESSION_NAME), ENV_SESSION_NAME)
+    )
+    if session_name and not _SESSION_NAME_RE.fullmatch(session_name):
+        raise ConfigurationError(
+            f"{name_source}={session_name!r} is not an STS session name (2-64 characters of "
+            "letters, digits and _+=,.@-)"
         )
     addressing = params.get("addressing", "auto")
     if addressing not in ("path", "virtual", "auto"):
@@ -154,16 +188,11 @@ def parse_settings(target: StoreTarget) -> S3Settings:
         or os.environ.get("AWS_DEFAULT_REGION")
         or DEFAULT_REGION
     )
-    opts = target.options
     windows = opts.get("refresh_windows")
     if windows is not None:
         advisory, mandatory = (float(w) for w in windows)
         windows = (advisory, mandatory)
     fetcher = opts.get("time_fetcher")
-    access_key = _opt_str(opts, "access_key")
-    secret_key = _opt_str(opts, "secret_key")
-    if (access_key is None) != (secret_key is None):
-        raise ConfigurationError("pass both access_key and secret_key options, or neither")
     return S3Settings(
         bucket=bucket,
         region=region,
@@ -177,7 +206,7 @@ def parse_settings(target: StoreTarget) -> S3Settings:
         read_timeout=float_param(params, "read_timeout", 15.0, 600, scheme="s3"),
         max_pool=int_param(params, "max_pool", 32, 1, 512, scheme="s3"),
         quote_if_match=etag == "quoted",
-        token_file=params.get("token_file") or None,
+        token_file=params.get("token_file") or env.get(ENV_TOKEN_FILE) or None,
         broker_url=_endpoint(params.get("broker_url"), "broker_url"),
         broker_ttl=int_param(params, "broker_ttl", 300, 60, 3600, scheme="s3"),
         session_jwt=_opt_str(opts, "session_jwt"),
@@ -185,9 +214,10 @@ def parse_settings(target: StoreTarget) -> S3Settings:
         access_key=access_key,
         secret_key=secret_key,
         session_token=_opt_str(opts, "session_token"),
-        session_name=params.get("session_name") or None,
+        session_name=session_name or None,
         time_fetcher=fetcher if callable(fetcher) else None,
         refresh_windows=windows,
+        role_arn_source=role_source,
     )
 
 
@@ -224,6 +254,24 @@ def _per_shard_role(template: str, wallet: str | None) -> str:
 
     shard = validate_wallet(wallet)[2 : 2 + SHARD_DIGITS]
     return template.replace(SHARD_PLACEHOLDER, shard)
+
+
+def _web_identity_env(
+    target: StoreTarget, params: Mapping[str, str], *, static_keys: bool
+) -> dict[str, str]:
+    """The ``AWS_*`` web-identity variables that apply to this store (empty if none do).
+
+    Only a tenant store (a wallet, no static keys, no ``allow_static_tenant``) reads them: the
+    administrator's view leaves them to botocore's own default chain, which reads the same
+    variables. ``AWS_WEB_IDENTITY_TOKEN_FILE`` is ignored when the URL names another token
+    source (``token_file`` or ``broker_url``): URL parameters win.
+    """
+    if target.wallet is None or static_keys or target.options.get("allow_static_tenant"):
+        return {}
+    names = [ENV_ROLE_ARN, ENV_SESSION_NAME]
+    if not (params.get("token_file") or params.get("broker_url")):
+        names.append(ENV_TOKEN_FILE)
+    return {n: v for n in names if (v := os.environ.get(n, "").strip())}
 
 
 def _opt_str(options: Mapping[str, Any], name: str) -> str | None:

@@ -34,8 +34,8 @@ def select_token_source(
             session = FileTokenSource(Path(settings.session_jwt_file))()
         if not session:
             raise ConfigurationError(
-                "broker_url needs the broker session JWT: pass session_jwt=... (option) or "
-                "session_jwt_file=PATH"
+                "broker_url needs the broker session JWT: add session_jwt_file=PATH to the "
+                "URL (or give the session_jwt option)"
             )
         return BrokerTokenSource(settings.broker_url, session, settings.broker_ttl)
     return None

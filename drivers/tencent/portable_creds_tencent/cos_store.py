@@ -34,6 +34,7 @@ from portable_creds.driver import (
     check_object_size,
 )
 from portable_creds.errors import (
+    AccessDenied,
     ConfigurationError,
     CredentialsError,
     ExpiredCredentials,
@@ -349,6 +350,75 @@ class CosObjectStore(ObjectStore):
             if not next_marker or next_marker == marker:
                 return
             marker = str(next_marker)
+
+    def list_wallets(self, prefix: str) -> Iterator[str]:
+        """One delimited GET Bucket walk of ``<prefix>/``: its ``CommonPrefixes`` are wallets."""
+        from portable_creds.fleet import wallet_of_common_prefix
+
+        bucket = self.settings.bucket
+        base = prefix.rstrip("/") + "/"
+        marker = ""
+        while True:
+            page: dict[str, Any] = self._call(
+                "LIST",
+                base,
+                lambda m=marker: self._client.list_objects(  # type: ignore[misc]
+                    Bucket=bucket,
+                    Prefix=base,
+                    Delimiter="/",
+                    Marker=m,
+                    MaxKeys=self.settings.page_size,
+                ),
+            )
+            commons = page.get("CommonPrefixes") or []
+            if isinstance(commons, dict):  # one entry, if the SDK did not listify it
+                commons = [commons]
+            for common in commons:
+                wallet = wallet_of_common_prefix(str(common.get("Prefix") or ""), prefix)
+                if wallet is not None:
+                    yield wallet
+            if str(page.get("IsTruncated", "false")).lower() != "true":
+                return
+            next_marker = str(page.get("NextMarker") or "")
+            if not next_marker or next_marker == marker:
+                return
+            marker = next_marker
+
+    def delete_many(self, keys: Sequence[str]) -> dict[str, PortableCredsError]:
+        """``DeleteMultipleObjects`` (``POST ?delete``) in batches of 1000, quiet mode.
+
+        A batch refused as a whole falls back to single deletes; per-key refusals come back
+        in the response's ``Error`` entries and are reported, not raised.
+        """
+        bucket = self.settings.bucket
+        failed: dict[str, PortableCredsError] = {}
+        wanted = list(dict.fromkeys(keys))
+        for start in range(0, len(wanted), 1000):
+            batch = wanted[start : start + 1000]
+            body = {"Quiet": "true", "Object": [{"Key": k} for k in batch]}
+            try:
+                resp: dict[str, Any] = self._call(
+                    "DELETE",
+                    batch[0],
+                    lambda b=body: self._client.delete_objects(  # type: ignore[misc]
+                        Bucket=bucket, Delete=b
+                    ),
+                )
+            except (AccessDenied, ConfigurationError):
+                failed.update(super().delete_many(batch))
+                continue
+            errors = resp.get("Error") or []
+            if isinstance(errors, dict):
+                errors = [errors]
+            for error in errors:
+                key = str(error.get("Key") or "")
+                message = f"DELETE {key}: {error.get('Code')} {error.get('Message') or ''}"
+                failed[key] = (
+                    AccessDenied(message)
+                    if error.get("Code") == "AccessDenied"
+                    else TransientError(message)
+                )
+        return failed
 
     def scoped(self, keys: Sequence[str], *, read_only: bool) -> ObjectStore:
         """Credentials narrowed by the vendor's session policy to exactly ``keys``.

@@ -20,6 +20,7 @@ from ..clients import iam_client, s3_client, static_credentials
 from ..settings import parse_settings
 from . import policies as P
 from .provisioner import Provisioner
+from .render_iac import FORMATS, render_text
 from .tenant_roles import render_role
 
 _FIELDS = (
@@ -54,6 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
             "examples:\n"
             "  portable-creds admin s3 --bucket acme-creds --issuer https://idp.example.com \\\n"
             "      --account-id 123456789012 --log-bucket acme-logs render\n"
+            "  portable-creds admin s3 --config deploy.json render --format cloudformation\n"
             "  portable-creds admin s3 --config deploy.json apply\n"
             "  portable-creds admin s3 --config deploy.json verify"
         ),
@@ -100,7 +102,14 @@ def build_parser() -> argparse.ArgumentParser:
         "(256 shard roles, managed deny policies: 100,000+) [inline]",
     )
     sub = p.add_subparsers(dest="command", required=True)
-    sub.add_parser("render", help="print every document as JSON")
+    render = sub.add_parser("render", help="print every document as JSON (or as IaC)")
+    render.add_argument(
+        "--format",
+        choices=FORMATS,
+        default="json",
+        help="json: every document keyed by what it is (default); cloudformation: an AWS "
+        "CloudFormation template; terraform: Terraform JSON syntax (save as NAME.tf.json)",
+    )
     sub.add_parser("apply", help="create or update the deployment")
     sub.add_parser("verify", help="diff deployed vs rendered; non-zero exit on drift")
     for name in ("onboard", "offboard"):
@@ -179,6 +188,9 @@ def main(argv: list[str]) -> int:
         cfg = _settings(ns)
         if ns.command == "render":
             d = deployment_from(cfg)
+            if ns.format != "json":
+                print(render_text(d, ns.format))
+                return 0
             docs = P.render(d)
             docs["store_url"] = d.store_url(cfg.get("endpoint"), cfg.get("region"))
             if d.strategy == "per-tenant":

@@ -42,6 +42,7 @@ TENANT_POLICY_PREFIX = "agentkeys-tenant-"
 ISOLATION_POLICY = "agentkeys-tenant-isolation"
 OFFBOARDED_POLICY = "agentkeys-offboarded"
 LIFECYCLE_RULE_ID = "portable-creds-credentials-expiry"
+LIFECYCLE_MARKERS_RULE_ID = "portable-creds-expired-delete-markers"
 LOGGING_SERVICE = "logging.s3.amazonaws.com"
 DEFAULT_LOG_PREFIX = "s3-access/"
 DEFAULT_TRAIL_NAME = "portable-creds-data-events"
@@ -316,31 +317,69 @@ def bucket_policy(d: Deployment) -> dict[str, Any] | None:
     }
 
 
-def public_access_block() -> dict[str, bool]:
-    """Ignore and restrict public ACLs/policies. ``BlockPublicAcls``/``BlockPublicPolicy`` stay
-    off: on RGW 16.2 the first makes every role-session PUT fail, the second blocks later
-    bucket-policy updates. ``IgnorePublicAcls`` already neutralises ``ACL=public-read``."""
+def public_access_block(d: Deployment) -> dict[str, bool]:
+    """AWS: all four settings on (AWS's own default for new buckets; nothing here is public).
+
+    Ceph RGW 16.2 keeps two measured exceptions: ``BlockPublicAcls`` makes every role-session
+    PUT fail there and ``BlockPublicPolicy`` blocks later bucket-policy updates, so the RGW
+    flavour sets only ``IgnorePublicAcls`` (which already neutralises ``ACL=public-read``) and
+    ``RestrictPublicBuckets`` (docs/ceph.md).
+    """
+    aws = d.flavor == "aws"
     return {
-        "BlockPublicAcls": False,
+        "BlockPublicAcls": aws,
         "IgnorePublicAcls": True,
-        "BlockPublicPolicy": False,
+        "BlockPublicPolicy": aws,
         "RestrictPublicBuckets": True,
     }
 
 
+def ownership_controls(d: Deployment) -> dict[str, Any] | None:
+    """``BucketOwnerEnforced`` on AWS: ACLs disabled, the bucket owner owns every object.
+
+    ``None`` on RGW: Ceph RGW 16.2 has no ownership controls (the API is not implemented
+    there; web-identity sessions own what they write, which is why the bucket policy grants
+    the administrator read access).
+    """
+    if d.flavor != "aws":
+        return None
+    return {"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]}
+
+
 def lifecycle(d: Deployment) -> dict[str, Any] | None:
+    """Expire everything under the prefix after ``lifecycle_days``.
+
+    With versioning, expiring the current version only hides it behind a delete marker: the
+    sealed blob would live on as a noncurrent version forever. So a versioned bucket also
+    expires noncurrent versions (``lifecycle_days`` after they became noncurrent) and, in a
+    second rule, the delete markers left with no version behind them (S3 refuses
+    ``ExpiredObjectDeleteMarker`` and ``Days`` in one ``Expiration``).
+    """
     if d.lifecycle_days is None:
         return None
-    return {
-        "Rules": [
-            {
-                "ID": LIFECYCLE_RULE_ID,
-                "Filter": {"Prefix": f"{d.prefix}/"},
-                "Status": "Enabled",
-                "Expiration": {"Days": d.lifecycle_days},
-            }
-        ]
+    prefix = {"Prefix": f"{d.prefix}/"}
+    main: dict[str, Any] = {
+        "ID": LIFECYCLE_RULE_ID,
+        "Filter": prefix,
+        "Status": "Enabled",
+        "Expiration": {"Days": d.lifecycle_days},
     }
+    rules = [main]
+    if d.versioning:
+        main["NoncurrentVersionExpiration"] = {"NoncurrentDays": d.lifecycle_days}
+        rules.append(
+            {
+                "ID": LIFECYCLE_MARKERS_RULE_ID,
+                "Filter": dict(prefix),
+                "Status": "Enabled",
+                "Expiration": {"ExpiredObjectDeleteMarker": True},
+            }
+        )
+    return {"Rules": rules}
+
+
+#: The lifecycle rule fields ``render`` writes (``verify`` compares exactly these).
+LIFECYCLE_RULE_FIELDS = ("ID", "Filter", "Status", "Expiration", "NoncurrentVersionExpiration")
 
 
 def access_logging(d: Deployment) -> dict[str, Any] | None:
@@ -462,7 +501,8 @@ def render(d: Deployment, tenants: list[str] | None = None) -> dict[str, Any]:
         "bucket": {
             "name": d.bucket,
             "policy": bucket_policy(d),
-            "public_access_block": public_access_block(),
+            "public_access_block": public_access_block(d),
+            "ownership_controls": ownership_controls(d),
             "lifecycle": lifecycle(d),
             "versioning": "Enabled" if d.versioning else None,
             "access_logging": access_logging(d),

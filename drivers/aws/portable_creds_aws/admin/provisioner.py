@@ -30,6 +30,7 @@ _ABSENT = frozenset(
         "NoSuchBucketPolicy",
         "NoSuchPublicAccessBlockConfiguration",
         "NoSuchLifecycleConfiguration",
+        "OwnershipControlsNotFoundError",
         "NoSuchKey",
         "404",
     }
@@ -78,6 +79,16 @@ def canonical(doc: Any) -> Any:
             return items[0]
         return sorted(items, key=lambda v: json.dumps(v, sort_keys=True))
     return doc
+
+
+def _lifecycle_rule(rule: dict[str, Any]) -> dict[str, Any]:
+    """A live lifecycle rule in ``render``'s shape: only the fields we write, and a legacy
+    top-level ``Prefix`` (which a rule written by other tooling may come back with) read as
+    ``Filter.Prefix``, so the same rule never shows as drift."""
+    out = {k: v for k, v in rule.items() if k in P.LIFECYCLE_RULE_FIELDS}
+    if "Filter" not in out and "Prefix" in rule:
+        out["Filter"] = {"Prefix": rule["Prefix"]}
+    return out
 
 
 class Provisioner:
@@ -211,15 +222,9 @@ class Provisioner:
                 "lifecycle": None
                 if lc is None
                 else {
-                    "Rules": [
-                        {
-                            k: v
-                            for k, v in rule.items()
-                            if k in ("ID", "Filter", "Status", "Expiration")
-                        }
-                        for rule in lc.get("Rules", [])
-                    ]
+                    "Rules": [_lifecycle_rule(rule) for rule in lc.get("Rules", [])]
                 },
+                "ownership_controls": self._ownership_controls(),
                 "versioning": ver.get("Status"),
                 "access_logging": None
                 if not enabled
@@ -240,6 +245,19 @@ class Provisioner:
             roles = TR.TenantRoles(d, self.iam)
             docs["tenant_roles"] = {w: roles.deployed(w, _doc) for w in roles.wallets()}
         return docs
+
+    def _ownership_controls(self) -> Any:
+        """Live ``OwnershipControls`` (AWS flavour only: RGW 16.2 has none, render says None)."""
+        if self.d.flavor != "aws":
+            return None
+        got = _maybe(
+            "get ownership controls",
+            lambda: self.s3.get_bucket_ownership_controls(Bucket=self.d.bucket),
+        )
+        if got is None:
+            return None
+        rules = got.get("OwnershipControls", {}).get("Rules", [])
+        return {"Rules": [{"ObjectOwnership": r.get("ObjectOwnership")} for r in rules]}
 
     def verify(self) -> list[str]:
         """Unified diff lines between what is deployed and what ``render`` says; empty if equal."""
@@ -284,9 +302,17 @@ class Provisioner:
         _call(
             "put public access block",
             lambda: self.s3.put_public_access_block(
-                Bucket=d.bucket, PublicAccessBlockConfiguration=P.public_access_block()
+                Bucket=d.bucket, PublicAccessBlockConfiguration=P.public_access_block(d)
             ),
         )
+        ownership = P.ownership_controls(d)
+        if ownership is not None:
+            _call(
+                "put ownership controls",
+                lambda: self.s3.put_bucket_ownership_controls(
+                    Bucket=d.bucket, OwnershipControls=ownership
+                ),
+            )
         policy = P.bucket_policy(d)
         if policy is not None:
             _call(
@@ -302,7 +328,10 @@ class Provisioner:
                     Bucket=d.bucket, LifecycleConfiguration=lc
                 ),
             )
-            done.append(f"lifecycle: expire {d.prefix}/ after {d.lifecycle_days} days")
+            done.append(
+                f"lifecycle: expire {d.prefix}/ after {d.lifecycle_days} days"
+                + (" (and noncurrent versions, expired delete markers)" if d.versioning else "")
+            )
         if d.versioning:
             _call(
                 "put versioning",

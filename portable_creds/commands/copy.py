@@ -1,0 +1,269 @@
+"""``copy``: move a fleet's sealed credentials from one backend to another - verified,
+resumable, shardable; verbatim (no keys needed) or re-sealed under new keys."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from . import _common
+
+DEFAULT_WORKERS = 8
+
+
+def register(subparsers: Any) -> None:
+    p = _common.add_command(
+        subparsers,
+        "copy",
+        help="copy every credential of some (or all) wallets to another backend, verified",
+        description=(
+            "Copy the sealed credentials of each WALLET (or --all-wallets) from the backend\n"
+            "--from to the backend --to, with administrative access to both (AWS_* / \n"
+            "TENCENTCLOUD_SECRET_* keys from the environment, a local directory). Each\n"
+            "credential counts only after it was read back from --to and verified. Rerunning\n"
+            "skips what is already there and identical, so a killed run is finished by running\n"
+            "it again. A different value at --to is a conflict unless --overwrite. The source\n"
+            "is deleted only with --delete-source, per wallet, after every credential of that\n"
+            "wallet verified and was re-read right before deleting.\n\n"
+            "Modes (chosen automatically, shown in the report):\n"
+            "  verbatim  same prefix, same keys for the readers: the sealed bytes are copied as\n"
+            "            they are and compared byte for byte. No key is needed and no plaintext\n"
+            "            exists here. With --secret-file (the readers' root secret) each blob is\n"
+            "            also opened, so a tampered source is caught; --no-open skips that.\n"
+            "  re-seal   the prefix changes (URL ?prefix=), or --to-secret-file gives the\n"
+            "            destination its own root secret, or --from-secret-file OLD names the\n"
+            "            secret the source was sealed with (recovery after a leaked secret: the\n"
+            "            configured secret seals the copies). Blobs are opened, sealed for their\n"
+            "            new place and verified by opening them at the destination."
+        ),
+        epilog=(
+            "exit status: 0 when every credential is copied or already present, 1 otherwise.\n\n"
+            "examples:\n"
+            "  export AWS_ACCESS_KEY_ID=... AWS_SECRET_ACCESS_KEY=...        # the source admin\n"
+            "  export TENCENTCLOUD_SECRET_ID=... TENCENTCLOUD_SECRET_KEY=... # the target admin\n"
+            "  portable-creds copy --from 's3://creds?endpoint=http://rgw:8000' \\\n"
+            "      --to 'cos://creds-1250000000?region=ap-guangzhou' --all-wallets --dry-run\n"
+            "  portable-creds copy --from s3://creds --to 'cos://creds-1250000000?region=...' \\\n"
+            "      --all-wallets --shard $JOB_COMPLETION_INDEX/8 --workers 16 --json\n"
+            "  portable-creds copy --from local:///old --to local:///new --all-wallets \\\n"
+            "      --to-secret-file new-root.key          # re-seal under a new root secret\n\n"
+            "More (recovery after a leaked secret, rewrap --all-wallets): docs/portability.md"
+        ),
+    )
+    p.add_argument("--from", dest="from_url", required=True, metavar="URL", help="source backend")
+    p.add_argument("--to", dest="to_url", required=True, metavar="URL", help="destination backend")
+    p.add_argument("wallets", nargs="*", metavar="WALLET", help="wallets to copy")
+    add_fleet_options(p)
+    p.add_argument(
+        "--dry-run", action="store_true", help="report what would be done; write nothing"
+    )
+    p.add_argument(
+        "--overwrite", action="store_true", help="replace destination values that differ"
+    )
+    p.add_argument(
+        "--delete-source",
+        action="store_true",
+        help="delete each wallet's source credentials once all of them verified",
+    )
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=DEFAULT_WORKERS,
+        metavar="N",
+        help=f"concurrent requests [default {DEFAULT_WORKERS}]",
+    )
+    p.add_argument(
+        "--from-secret-file", metavar="F", help="root secret the source blobs are sealed with"
+    )
+    p.add_argument(
+        "--to-secret-file", metavar="F", help="root secret to seal the copies with (re-seal)"
+    )
+    p.add_argument(
+        "--no-open",
+        action="store_true",
+        help="verbatim: never open blobs, even when the readers' secret is configured",
+    )
+    p.add_argument(
+        "--verify",
+        choices=("listing", "read"),
+        default="listing",
+        help="verbatim: verify each write by the destination listing (size and MD5/SHA-256 "
+        "ETag; a GET where the ETag is no digest) or by reading every object back "
+        "[default listing]",
+    )
+    p.add_argument("--quiet", action="store_true", help="no progress output on stderr")
+    p.set_defaults(func=cmd_copy)
+
+
+def add_fleet_options(p: argparse.ArgumentParser) -> None:
+    """``--all-wallets`` and ``--shard I/N`` (also used by ``rewrap``)."""
+    p.add_argument(
+        "--all-wallets",
+        action="store_true",
+        help="every wallet the (source) backend holds, listed with administrative access",
+    )
+    p.add_argument(
+        "--shard",
+        metavar="I/N",
+        help="only the wallets of shard I of N (stable hash; N workers cover every wallet once)",
+    )
+
+
+def split_prefix(url: str) -> tuple[str, str | None]:
+    """``URL?prefix=P&...`` -> (URL without ``prefix``, P): the layout is ours, not the driver's."""
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    prefix = next((v for k, v in query if k == "prefix"), None)
+    rest = urlencode([(k, v) for k, v in query if k != "prefix"], safe=":/")
+    return urlunsplit(parts._replace(query=rest)), prefix
+
+
+def open_admin(url: str, prefix: str, settings: Any) -> Any:
+    """The administrative (unscoped) object store a URL names."""
+    from ..registry import open_object_store
+
+    options: dict[str, Any] = {"prefix": prefix}
+    if settings.home is not None and _common.is_local(url):
+        options["home"] = str(settings.home)
+    return open_object_store(url, wallet=None, **options)
+
+
+def select_wallets(args: argparse.Namespace, settings: Any, objects: Any, prefix: str) -> list[str]:
+    """Explicit WALLETs, or ``--all-wallets`` from ``objects``; then ``--shard``."""
+    from .. import fleet
+
+    shard = fleet.parse_shard(args.shard) if args.shard else None
+    explicit: list[str] = list(getattr(args, "wallets", None) or [])
+    if args.all_wallets:
+        if explicit:
+            _common.fail("give WALLET arguments or --all-wallets, not both", code="usage")
+        return fleet.list_wallets(objects, prefix, shard)
+    wallets = explicit or ([settings.wallet] if settings.wallet else [])
+    if not wallets:
+        _common.fail(
+            "no wallet given; pass WALLET arguments, --all-wallets or --wallet 0x...",
+            code="usage",
+        )
+    return fleet.select(wallets, shard)
+
+
+def _secret(path: str) -> Any:
+    from pathlib import Path
+
+    from ..secret_key import SecretKeySource
+
+    return SecretKeySource.from_file(Path(path).expanduser())
+
+
+def _keys(args: argparse.Namespace, settings: Any, *, reseal: bool) -> tuple[Any, Any]:
+    """(source keys, destination keys). ``None`` source keys: none configured (verbatim only)."""
+    from ..opener import default_key_source
+
+    configured = _common.key_source(settings)
+    if args.from_secret_file:
+        source = _secret(args.from_secret_file)
+        dest = _secret(args.to_secret_file) if args.to_secret_file else configured
+        if dest is None:
+            dest = default_key_source(settings.home, create=False)
+        return source, dest
+    dest = _secret(args.to_secret_file) if args.to_secret_file else None
+    if configured is None and (reseal or dest is not None):
+        configured = default_key_source(settings.home, create=False)
+    return configured, dest
+
+
+def cmd_copy(args: argparse.Namespace) -> int:
+    from .. import copy, transfer
+    from ..audit import Recorder, sink_for_cli
+
+    settings = _common.resolve_settings(args)
+    if args.workers < 1:
+        _common.fail("--workers must be 1 or more", code="usage")
+    from_url, from_prefix = split_prefix(args.from_url)
+    to_url, to_prefix = split_prefix(args.to_url)
+    from_prefix = from_prefix or settings.prefix
+    to_prefix = to_prefix or settings.prefix
+    reseal = from_prefix != to_prefix or bool(args.to_secret_file or args.from_secret_file)
+    source_keys, dest_keys = _keys(args, settings, reseal=reseal)
+    opened: list[Any] = []
+    sink = sink_for_cli(args)
+    try:
+        source_objects = open_admin(from_url, from_prefix, settings)
+        opened.append(source_objects)
+        dest_objects = open_admin(to_url, to_prefix, settings)
+        opened.append(dest_objects)
+        wallets = select_wallets(args, settings, source_objects, from_prefix)
+        progress = transfer.Progress(sys.stderr, enabled=not args.quiet, label="copy")
+        with Recorder(sink, "copy", backend=dest_objects.backend_id):
+            report = copy.copy(
+                copy.Endpoint(source_objects, from_prefix, source_keys),
+                copy.Endpoint(dest_objects, to_prefix, dest_keys),
+                wallets,
+                dry_run=args.dry_run,
+                overwrite=args.overwrite,
+                delete_source=args.delete_source,
+                open_payloads=not args.no_open,
+                verify=args.verify,
+                workers=args.workers,
+                progress=progress,
+            )
+    finally:
+        for objects in opened:
+            objects.close()
+    if args.shard:
+        report.facts["shard"] = args.shard
+    if sink is not None:
+        for result in report.wallets:
+            complete = report.wallet_complete(result.wallet)
+            sink.emit(
+                {
+                    "operation": "copy-wallet" if not args.dry_run else "copy-dry-run",
+                    "wallet": result.wallet,
+                    "backend": report.destination,
+                    "outcome": "ok" if complete else "error",
+                    "error": None if complete else "CopyIncomplete",
+                }
+            )
+    render = transfer.render_json if _common.flag(args, "json") else transfer.render_text
+    sys.stdout.write(render(report))
+    sys.stdout.flush()
+    return 0 if report.ok else 1
+
+
+def cmd_rewrap_fleet(args: argparse.Namespace) -> int:
+    """``rewrap --all-wallets``: rotate every wallet's KEK through the administrative view."""
+    from ..errors import PortableCredsError
+    from ..opener import default_key_source
+    from ..store import CredentialStore
+
+    settings = _common.resolve_settings(args)
+    keys = _common.key_source(settings) or default_key_source(
+        settings.home, create=_common.is_local(settings.backend)
+    )
+    url, url_prefix = split_prefix(settings.backend)
+    prefix = url_prefix or settings.prefix
+    objects = open_admin(url, prefix, settings)
+    changed: dict[str, int] = {}
+    failed: dict[str, str] = {}
+    try:
+        for wallet in select_wallets(args, settings, objects, prefix):
+            try:
+                changed[wallet] = CredentialStore(objects, keys, wallet, prefix=prefix).rewrap()
+            except PortableCredsError as exc:  # reported per wallet; the others go on
+                failed[wallet] = f"{type(exc).__name__}: {exc}"
+    finally:
+        objects.close()
+    if _common.flag(args, "json"):
+        _common.print_json(
+            {"rewrapped": sum(changed.values()), "wallets": changed, "failed": failed}
+        )
+    else:
+        for wallet, error in failed.items():
+            _common.notice(f"{wallet}: rewrap failed: {error}")
+        _common.notice(
+            f"re-wrapped {sum(changed.values())} credential(s) in {len(changed)} wallet(s)"
+            + (f"; {len(failed)} wallet(s) failed" if failed else "")
+        )
+    return 0 if not failed else 1
