@@ -138,34 +138,27 @@ def test_concurrent_offboards_in_one_shard_all_land(prov: Provisioner) -> None:
     assert set(wallets) <= set(prov.sharded.shard_denied("3c"))
 
 
-def test_a_lost_revocation_is_drift(prov: Provisioner) -> None:
+def test_a_lost_or_misplaced_revocation_is_drift(prov: Provisioner) -> None:
     w = "0x5a" + secrets.token_hex(19)
     other = "0x5a" + secrets.token_hex(19)
-    prov.offboard(w)
-    prov.offboard(other)
-    # A stale writer (or a hand edit) drops w from its shard's deny policy.
+    moved = "0x11" + secrets.token_hex(19)
+    for x in (w, other, moved):
+        prov.offboard(x)
+    # A stale writer (or a hand edit) drops w from its shard's deny policy ...
     ((arn, ws),) = prov.sharded.layout("5a").values()
     prov.sharded._new_version(arn, [x for x in ws if x != w])
+    # ... and moves another deny to a shard where it revokes nothing.
+    ((arn11, ws11),) = prov.sharded.layout("11").values()
+    prov.sharded._new_version(arn11, [x for x in ws11 if x != moved])
+    prov.sharded._create("22", 9, [moved])
     diff = "\n".join(prov.verify())
     assert w in diff
-    prov.offboard(w)
-    assert w in prov.sharded.shard_denied("5a")
-
-
-def test_a_deny_in_the_wrong_shard_is_drift(prov: Provisioner) -> None:
-    w = "0x11" + secrets.token_hex(19)
-    prov.offboard(w)
-    ((arn, ws),) = prov.sharded.layout("11").values()
-    # Someone moves the deny to another shard's policy: it revokes nothing there.
-    prov.sharded._new_version(arn, [x for x in ws if x != w])
-    prov.sharded.settle_shard("22", set(), set())
-    prov.sharded._create("22", 9, [w])
-    diff = "\n".join(prov.verify())
-    assert "misplaced_denies" in diff and w in diff
+    assert "misplaced_denies" in diff and moved in diff
     prov.sharded._delete(
         SH.policy_arn(prov.d, SH.policy_name(prov.d, "22", 9)), f"{prov.d.role_name}-22"
     )
     prov.offboard(w)
+    prov.offboard(moved)
     assert prov.verify() == []
 
 
@@ -175,3 +168,12 @@ def test_pack_refuses_past_the_per_role_quota_instead_of_dropping() -> None:
         SH.pack({}, wallets)
     assert sum(len(v) for v in SH.pack({}, wallets[:1_320]).values()) == 1_320
 
+
+def test_iac_rendering_refuses_the_sharded_layout_it_cannot_hold() -> None:
+    from portable_creds_aws.admin import render_iac
+
+    d = P.Deployment(
+        bucket="creds", issuer="https://i.example", account_id="123456789012", revocation="sharded"
+    )
+    with pytest.raises(ConfigurationError, match="sharded"):
+        render_iac.cloudformation(d)
