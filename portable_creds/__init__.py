@@ -12,8 +12,12 @@ from .errors import (
     AccessDenied,
     ConfigurationError,
     CredentialsError,
+    ExpiredCredentials,
     IntegrityError,
     InvalidName,
+    InvalidSecret,
+    InvalidToken,
+    KeySourceError,
     NotFound,
     PayloadTooLarge,
     PortableCredsError,
@@ -28,6 +32,7 @@ if TYPE_CHECKING:
     from .secret_key import SecretKeySource
     from .store import CredentialStore, Secret
 
+#: The distribution's version; pyproject.toml reads it from here (the one place it is written).
 __version__ = "0.1.0"
 
 _LAZY = {
@@ -42,8 +47,12 @@ __all__ = [
     "ConfigurationError",
     "CredentialStore",
     "CredentialsError",
+    "ExpiredCredentials",
     "IntegrityError",
     "InvalidName",
+    "InvalidSecret",
+    "InvalidToken",
+    "KeySourceError",
     "NotFound",
     "PayloadTooLarge",
     "PortableCredsError",

@@ -27,6 +27,7 @@ from typing import IO, Any
 
 import attrs
 
+from .audit_spec import parse_sink_spec
 from .errors import ConfigurationError
 
 FIELDS = ("time", "wallet", "service", "operation", "backend", "outcome", "request_id", "error")
@@ -133,26 +134,23 @@ class NullSink(AuditSink):
 
 def open_sink(spec: str) -> AuditSink:
     """``file:PATH`` (or a bare path), ``stderr``, ``logging[:NAME]``, ``none``."""
-    spec = spec.strip()
-    if spec in ("", "none", "off"):
-        return NullSink()
-    if spec == "stderr":
+    kind, arg = parse_sink_spec(spec)
+    if kind == "stderr":
         return StreamSink()
-    if spec == "logging" or spec.startswith("logging:"):
-        return LoggingSink(spec.partition(":")[2] or DEFAULT_LOGGER)
-    if spec.startswith("file:"):
-        spec = spec[5:]
-    if spec.startswith(("/", "~", ".")):
-        return JsonLinesSink(spec)
-    raise ConfigurationError(
-        f"unknown audit sink {spec!r}; use file:/path/audit.jsonl, stderr, logging[:NAME] or none"
-    )
+    if kind == "logging":
+        return LoggingSink(arg or DEFAULT_LOGGER)
+    if kind == "file":
+        return JsonLinesSink(arg)
+    return NullSink()
 
 
 def sink_spec(args: Any = None, environ: Mapping[str, str] | None = None) -> str | None:
+    """The audit setting (``--audit`` > env > profile); ``args``: a mapping of flag values or
+    an object holding them as attributes (the CLI's namespace)."""
     from . import config
 
-    return config.setting("audit", args, environ)
+    flags = None if args is None else args if isinstance(args, Mapping) else vars(args)
+    return config.setting("audit", flags, environ)
 
 
 def sink_for_cli(args: Any = None, environ: Mapping[str, str] | None = None) -> AuditSink | None:

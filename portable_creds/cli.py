@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import json
 import os
 import sys
 from collections.abc import Sequence
@@ -49,6 +50,11 @@ examples:
 """
 
 
+#: The documentation site (the same URL as ``Documentation`` in pyproject's ``project.urls``):
+#: the help must not point at files of a checkout, which no wheel contains.
+DOCS_URL = "https://portable-creds.github.io/portable-creds/"
+
+
 def _load_modules() -> list[ModuleType]:
     modules = []
     for name in COMMAND_MODULES:
@@ -75,7 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog=_common.PROG,
         description=DESCRIPTION,
         epilog=_common.exit_code_epilog()
-        + "\n\nDocumentation: README.md and docs/ (format, conformance, aws, tencent).",
+        + f"\n\nDocumentation: {DOCS_URL} (user guide, API reference, format)",
         formatter_class=_common.formatter(),
         parents=[_common.global_options()],
     )
@@ -100,6 +106,42 @@ def _debug(args: argparse.Namespace | None) -> bool:
     return bool(args is not None and getattr(args, "debug", False)) or os.environ.get(
         _common.ENV_DEBUG, ""
     ) not in ("", "0")
+
+
+#: Exit code -> its name in ``EXIT_CODES`` (the names scripts match on), plus Ctrl-C.
+EXIT_NAMES: dict[int, str] = {**{code: name for name, code in EXIT_CODES.items()},
+                              130: "interrupted"}
+
+
+def _json_errors(args: argparse.Namespace | None, argv: Sequence[str] | None) -> bool:
+    """Whether errors go out as JSON: ``--json`` was given to portable-creds itself.
+
+    Before parsing succeeded (a usage error) the raw arguments decide; anything after ``--``
+    belongs to another program (``run -- CMD --json``).
+    """
+    if args is not None:
+        return bool(getattr(args, "json", False))
+    tokens = list(sys.argv[1:] if argv is None else argv)
+    return "--json" in (tokens[: tokens.index("--")] if "--" in tokens else tokens)
+
+
+def _report(message: str, code: int, *, as_json: bool, exc: BaseException | None = None) -> None:
+    """One error on stderr: the usual line, or with --json one object scripts can parse,
+    ``{"error": ..., "exit_code": N, "exit_name": "not-found", "type": ..., "request_id": ...}``.
+    """
+    if not as_json:
+        print(f"{_common.PROG}: error: {message}", file=sys.stderr)
+        return
+    obj: dict[str, object] = {
+        "error": message,
+        "exit_code": code,
+        "exit_name": EXIT_NAMES.get(code, "error"),
+    }
+    if isinstance(exc, PortableCredsError) and not isinstance(exc, _common.CliError):
+        obj["type"] = type(exc).__name__
+        if exc.request_id:
+            obj["request_id"] = exc.request_id
+    print(json.dumps(obj, sort_keys=True), file=sys.stderr)
 
 
 def _quiet_sdk_loggers() -> None:
@@ -129,14 +171,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stdout.flush()
         return int(code)
     except PortableCredsError as exc:
-        print(f"{_common.PROG}: error: {_one_line(str(exc))}", file=sys.stderr)
+        _report(_one_line(str(exc)), exc.exit_code, as_json=_json_errors(args, argv), exc=exc)
         if _debug(args):
             import traceback
 
             traceback.print_exc()
         return exc.exit_code
     except KeyboardInterrupt:
-        print(f"{_common.PROG}: error: interrupted", file=sys.stderr)
+        _report("interrupted", 130, as_json=_json_errors(args, argv))
         return 130
     except BrokenPipeError:
         # The reader went away (``list | head``): not an error worth a message.
@@ -149,10 +191,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         what = type(exc).__name__
         if isinstance(exc, OSError) and exc.strerror:
             what += f" ({exc.strerror}{': ' + str(exc.filename) if exc.filename else ''})"
-        print(
-            f"{_common.PROG}: error: unexpected {what}; rerun with --debug for a traceback "
-            "and report it if it persists",
-            file=sys.stderr,
+        _report(
+            f"unexpected {what}; rerun with --debug for a traceback and report it if it persists",
+            EXIT_CODES["error"],
+            as_json=_json_errors(args, argv),
         )
         if _debug(args):
             import traceback

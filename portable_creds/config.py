@@ -23,7 +23,6 @@ steady state.
 
 from __future__ import annotations
 
-import argparse
 import os
 import tomllib
 from collections.abc import Mapping
@@ -71,6 +70,13 @@ KEYS: tuple[Key, ...] = (
         ("PORTABLE_CREDS_KEK_VERSION",),
         None,
         help="KEK version to seal with",
+    ),
+    Key(
+        "accept_kek_versions",
+        "accept_kek_versions",
+        ("PORTABLE_CREDS_ACCEPT_KEK_VERSIONS",),
+        None,
+        help="KEK versions reads may open besides the sealing one, e.g. 2 or 2,3 (default: 1..N)",
     ),
     Key(
         "legacy_url",
@@ -129,7 +135,15 @@ KEYS: tuple[Key, ...] = (
 )
 KEYS_BY_NAME = {k.name: k for k in KEYS}
 #: Keys the CLI core (``commands/_common.resolve_settings``) takes from the profile layer.
-CORE_KEYS = ("backend", "wallet", "home", "secret_file", "prefix", "kek_version")
+CORE_KEYS = (
+    "backend",
+    "wallet",
+    "home",
+    "secret_file",
+    "prefix",
+    "kek_version",
+    "accept_kek_versions",
+)
 
 
 @attrs.frozen
@@ -154,15 +168,21 @@ def mask(value: str) -> str:
     return f"{value[:2]}****{value[-2:]} ({len(value)} chars)"
 
 
-def _arg(args: argparse.Namespace | None, name: str) -> Any:
-    return getattr(args, name, None) if args is not None else None
+#: Values given on the command line (or by any other caller), by option name: ``config``,
+#: ``profile`` and each key's ``dest``. A plain mapping, so the config layer knows nothing of
+#: the CLI's parser (the CLI passes ``vars(args)``).
+Flags = Mapping[str, object]
+
+
+def _arg(flags: Flags | None, name: str) -> Any:
+    return flags.get(name) if flags is not None else None
 
 
 def config_path(
-    args: argparse.Namespace | None = None, environ: Mapping[str, str] | None = None
+    flags: Flags | None = None, environ: Mapping[str, str] | None = None
 ) -> Path:
     environ = os.environ if environ is None else environ
-    explicit = _arg(args, "config") or environ.get(ENV_CONFIG)
+    explicit = _arg(flags, "config") or environ.get(ENV_CONFIG)
     if explicit:
         return Path(explicit).expanduser()
     base = environ.get("XDG_CONFIG_HOME", "")
@@ -217,22 +237,22 @@ def _validate(doc: dict[str, Any], path: Path) -> None:
 
 
 def profile_name(
-    args: argparse.Namespace | None, environ: Mapping[str, str], doc: Mapping[str, Any]
+    flags: Flags | None, environ: Mapping[str, str], doc: Mapping[str, Any]
 ) -> tuple[str, bool]:
     """The selected profile and whether it was asked for explicitly (then it must exist)."""
-    for value in (_arg(args, "profile"), environ.get(ENV_PROFILE), doc.get("profile")):
+    for value in (_arg(flags, "profile"), environ.get(ENV_PROFILE), doc.get("profile")):
         if value:
             return str(value), True
     return DEFAULT_PROFILE, False
 
 
 def profile_values(
-    args: argparse.Namespace | None = None, environ: Mapping[str, str] | None = None
+    flags: Flags | None = None, environ: Mapping[str, str] | None = None
 ) -> tuple[str, dict[str, str]]:
     environ = os.environ if environ is None else environ
-    path = config_path(args, environ)
+    path = config_path(flags, environ)
     doc = load(path)
-    name, explicit = profile_name(args, environ, doc)
+    name, explicit = profile_name(flags, environ, doc)
     profiles = doc.get("profiles", {})
     if name not in profiles:
         if explicit:
@@ -246,14 +266,14 @@ def profile_values(
 
 
 def resolve(
-    args: argparse.Namespace | None = None, environ: Mapping[str, str] | None = None
+    flags: Flags | None = None, environ: Mapping[str, str] | None = None
 ) -> dict[str, Value]:
     """Every known setting with its value and source: flag > env > profile > default."""
     environ = os.environ if environ is None else environ
-    profile, values = profile_values(args, environ)
+    profile, values = profile_values(flags, environ)
     out: dict[str, Value] = {}
     for key in KEYS:
-        flag_value = _arg(args, key.dest) if key.dest else None
+        flag_value = _arg(flags, key.dest) if key.dest else None
         if flag_value not in (None, ""):
             out[key.name] = Value(
                 key.name, str(flag_value), "--" + key.name.replace("_", "-"), key.secret
@@ -270,23 +290,44 @@ def resolve(
 
 
 def setting(
-    name: str, args: argparse.Namespace | None = None, environ: Mapping[str, str] | None = None
+    name: str, flags: Flags | None = None, environ: Mapping[str, str] | None = None
 ) -> str | None:
-    return resolve(args, environ)[name].value
+    return resolve(flags, environ)[name].value
+
+
+def _edit(path: Path) -> Any:
+    """The file as a ``tomlkit`` document, which round-trips comments, order and formatting:
+    ``config set`` must change one value, not rewrite the file the user annotated."""
+    import tomlkit
+
+    load(path)  # validates (and reports a broken file) exactly as every reader does
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return tomlkit.document()
+    return tomlkit.parse(text)
 
 
 def set_value(path: Path, key: str, value: str, *, profile: str = DEFAULT_PROFILE) -> None:
-    """Write one setting into a profile. The file is 0600 (it may hold tokens), its dir 0700."""
-    import tomli_w
+    """Write one setting into a profile. The file is 0600 (it may hold tokens), its dir 0700.
+
+    Everything else in the file (comments, other profiles, order) is kept as it was.
+    """
+    import tomlkit
 
     if key not in KEYS_BY_NAME:
         raise ConfigurationError(f"unknown setting {key!r}; known: {', '.join(KEYS_BY_NAME)}")
     if not profile or any(c in profile for c in "[]. \"'"):
         raise ConfigurationError(f"invalid profile name {profile!r}: use letters, digits, - and _")
     value = _check_value(key, value)
-    doc = load(path)
-    doc.setdefault("profiles", {}).setdefault(profile, {})[key] = value
-    _write_private(path, tomli_w.dumps(doc).encode())
+    doc = _edit(path)
+    if "profiles" not in doc:
+        doc["profiles"] = tomlkit.table(is_super_table=True)
+    profiles = doc["profiles"]
+    if profile not in profiles:
+        profiles[profile] = tomlkit.table()
+    profiles[profile][key] = value
+    _write_private(path, tomlkit.dumps(doc).encode())
 
 
 def _check_value(key: str, value: str) -> str:
@@ -299,12 +340,18 @@ def _check_value(key: str, value: str) -> str:
         from .names import validate_prefix
 
         return validate_prefix(value)
+    if key in ("backend", "legacy_url", "signer_url"):
+        from .httpclient import reject_userinfo
+
+        reject_userinfo(value, key)  # never written to the file, never echoed
     if key == "kek_version" and (not value.isdigit() or int(value) < 1):
         raise ConfigurationError(f"kek_version must be a whole number >= 1, not {value!r}")
+    if key == "accept_kek_versions":
+        return ",".join(str(v) for v in parse_kek_versions(value, key))
     if key == "audit":
-        from .audit import open_sink
+        from .audit_spec import parse_sink_spec
 
-        open_sink(value)
+        parse_sink_spec(value)
     if key == "omni_account" and (
         len(value) != 64 or any(c not in "0123456789abcdefABCDEF" for c in value)
     ):
@@ -313,20 +360,20 @@ def _check_value(key: str, value: str) -> str:
 
 
 def unset_value(path: Path, key: str, *, profile: str = DEFAULT_PROFILE) -> bool:
-    import tomli_w
+    """Remove one setting from a profile; ``False`` if it was not set. Keeps the rest as is."""
+    import tomlkit
 
-    doc = load(path)
+    doc = _edit(path)
     table = doc.get("profiles", {}).get(profile, {})
     if key not in table:
         return False
     del table[key]
-    _write_private(path, tomli_w.dumps(doc).encode())
+    _write_private(path, tomlkit.dumps(doc).encode())
     return True
 
 
 def _write_private(path: Path, data: bytes) -> None:
-    from .outbox import write_file_atomic
-    from .paths import ensure_private_dir
+    from .paths import ensure_private_dir, write_file_atomic
 
     try:
         ensure_private_dir(path.parent)
@@ -339,7 +386,27 @@ def _write_private(path: Path, data: bytes) -> None:
 
 
 def profiles(
-    args: argparse.Namespace | None = None, environ: Mapping[str, str] | None = None
+    flags: Flags | None = None, environ: Mapping[str, str] | None = None
 ) -> list[str]:
     environ = os.environ if environ is None else environ
-    return sorted(load(config_path(args, environ)).get("profiles", {}))
+    return sorted(load(config_path(flags, environ)).get("profiles", {}))
+
+
+def parse_kek_versions(raw: str, origin: str) -> tuple[int, ...]:
+    """``"2"``, ``"2,3"`` or ``"2-4"`` (ranges inclusive) -> sorted distinct versions >= 1."""
+    versions: set[int] = set()
+    for part in raw.split(","):
+        part = part.strip()
+        lo, sep, hi = part.partition("-")
+        try:
+            first, last = int(lo), int(hi if sep else lo)
+        except ValueError:
+            raise ConfigurationError(
+                f"{origin}={raw!r}: use KEK versions like 2 or 2,3 or 2-3"
+            ) from None
+        if first < 1 or last < first or last - first > 1000:
+            raise ConfigurationError(
+                f"{origin}={raw!r}: versions are whole numbers >= 1, ranges low-high"
+            )
+        versions.update(range(first, last + 1))
+    return tuple(sorted(versions))

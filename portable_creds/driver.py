@@ -17,6 +17,7 @@ from urllib.parse import parse_qsl, urlsplit
 import attrs
 
 from .errors import ConfigurationError, PayloadTooLarge, PortableCredsError
+from .keys import KeySource
 
 #: Something that yields a fresh OIDC token each time it is called (re-read a file, ask a broker).
 TokenSource = Callable[[], str]
@@ -210,6 +211,14 @@ class ObjectStore(abc.ABC):
             f"(scoped_credentials={self.capabilities.scoped_credentials!r}); pass "
             "enforcement='client' to accept a limit enforced by this client only"
         )
+
+    def configured_key_source(self) -> KeySource | None:
+        """A key source the backend URL configures (a cloud KMS key), else ``None``.
+
+        ``open_store`` uses it when the caller passes no ``keys``, so ``kms_key=...`` in the
+        URL is all it takes; a KMS client made here signs with this store's identity.
+        """
+        return None
 
     def exported_credentials(self) -> dict[str, str]:
         """The store's current credentials as the cloud's usual environment variables.

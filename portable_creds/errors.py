@@ -79,7 +79,13 @@ class InvalidName(PortableCredsError, ValueError):
     exit_code = 8
 
 
-class PayloadTooLarge(PortableCredsError, ValueError):
+class InvalidSecret(PortableCredsError, ValueError):
+    """The secret itself is unacceptable: empty (unless explicitly allowed) or too large."""
+
+    exit_code = 8
+
+
+class PayloadTooLarge(InvalidSecret):
     """The secret exceeds the configured maximum payload size."""
 
     exit_code = 8

@@ -8,6 +8,7 @@ version) and misconfiguration (a different root secret) are detected rather than
 from __future__ import annotations
 
 import abc
+from collections.abc import Mapping
 
 import attrs
 
@@ -36,15 +37,45 @@ class Kek:
         return f"Kek(kek_id={self.kek_id!r}, key=<32 bytes>)"
 
 
+class CustodianKey(abc.ABC):
+    """A key that never leaves its custodian (a cloud KMS): it makes and unwraps data keys.
+
+    Blobs sealed with one use envelope suite 0x0002 (docs/format.md): the wrapped key is the
+    custodian's own ciphertext, of variable length. ``encryption_context`` is always the blob's
+    wallet, service and storage key (``envelope.kms_context``): the custodian binds it, so it
+    refuses to unwrap a blob moved to another tenant or path, and can log who asked for what.
+    ``size`` is the plaintext length, for data-key caches bounded in bytes.
+    """
+
+    #: Printable ASCII, 1-64 characters, stored in the blob header (docs/format.md §3).
+    kek_id: str
+
+    @abc.abstractmethod
+    def generate_data_key(
+        self, encryption_context: Mapping[str, str], size: int
+    ) -> tuple[bytes, bytes]:
+        """A fresh 32-byte data key and its wrapped form (1..6144 bytes)."""
+
+    @abc.abstractmethod
+    def decrypt_data_key(
+        self, wrapped: bytes, encryption_context: Mapping[str, str], size: int
+    ) -> bytes:
+        """The 32-byte data key; ``IntegrityError`` if the custodian refuses it as invalid."""
+
+
+#: What a key source hands the envelope: a local KEK (suite 0x0001) or a custodian (0x0002).
+WrappingKey = Kek | CustodianKey
+
+
 class KeySource(abc.ABC):
     """Produces KEKs for (wallet, service). Wallets arrive canonical (lowercased)."""
 
     @abc.abstractmethod
-    def current_kek(self, wallet: str, service: str) -> Kek:
-        """The KEK to seal new objects with."""
+    def current_kek(self, wallet: str, service: str) -> WrappingKey:
+        """The KEK (or custodian key) to seal new objects with."""
 
     @abc.abstractmethod
-    def kek_for_id(self, wallet: str, service: str, kek_id: str) -> Kek:
+    def kek_for_id(self, wallet: str, service: str, kek_id: str) -> WrappingKey:
         """The KEK named ``kek_id`` (from a blob header).
 
         Raise ``IntegrityError`` if this source cannot produce that id (another root secret,

@@ -14,7 +14,8 @@ named ``ciphertext`` and the server keeps them as they are. Two ways in, deliber
 
 The backend's own weaknesses stay visible: ``ENCRYPTS_AT_REST = False`` is what ``doctor`` and
 the docs report, and the API has no per-credential delete, no conditional writes and no ETags.
-HTTP is plain ``urllib`` from the standard library, so importing this module costs nothing.
+HTTP is plain ``urllib`` from the standard library (through ``httpclient``'s redirect-safe
+opener), so importing this module costs nothing. The URL must be https unless it is loopback.
 """
 
 from __future__ import annotations
@@ -50,6 +51,8 @@ from .errors import (
     RemoteUnavailable,
     TransientError,
 )
+from .httpclient import build_opener, check_service_url
+from .retry import RetryPolicy
 
 ENCRYPTS_AT_REST = False
 """The legacy server stores whatever it is given, in cleartext. Shown by ``doctor``."""
@@ -113,12 +116,8 @@ class LegacyClient:
         retries: int = DEFAULT_RETRIES,
         backoff: float = 0.2,
     ) -> None:
+        check_service_url(base_url, what="legacy backend URL", hint=" (--backend, legacy_url)")
         parts = urllib.parse.urlsplit(base_url)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise ConfigurationError(
-                f"legacy backend URL {base_url!r} is not an http(s):// URL; use e.g. "
-                "http://localhost:8090"
-            )
         self.base_url = urllib.parse.urlunsplit(
             (parts.scheme, parts.netloc, parts.path.rstrip("/"), "", "")
         )
@@ -126,10 +125,8 @@ class LegacyClient:
         self.timeout = timeout
         self.retries = max(0, retries)
         self.backoff = backoff
-        handlers: list[urllib.request.BaseHandler] = []
-        if parts.hostname in ("127.0.0.1", "localhost", "::1"):
-            handlers.append(urllib.request.ProxyHandler({}))  # never send loopback via a proxy
-        self._opener = urllib.request.build_opener(*handlers)
+        # Redirects never carry the token to another origin, nor leave https.
+        self._opener = build_opener(self.base_url)
 
     def __repr__(self) -> str:
         return f"LegacyClient({self.base_url!r}, token={'<set>' if self._token else None})"
@@ -247,7 +244,7 @@ class LegacyClient:
         if query:
             url += "?" + urllib.parse.urlencode(query)
         data = json.dumps(body).encode() if body is not None else None
-        attempt = 0
+        budget = RetryPolicy(retries, base=self.backoff, cap=max(self.backoff, 2.0)).start()
         while True:
             headers = {"Accept": "application/json"}
             if data is not None:
@@ -276,10 +273,10 @@ class LegacyClient:
                     ),
                 )
                 retryable = True
-            if not retryable or attempt >= retries:
+            delay = budget.next_delay() if retryable else None
+            if delay is None:
                 raise failure
-            time.sleep(self.backoff * (2**attempt))
-            attempt += 1
+            time.sleep(delay)
 
     def _failure(self, exc: urllib.error.HTTPError, method: str, path: str) -> _HTTPFailure:
         try:

@@ -25,7 +25,6 @@ from __future__ import annotations
 import abc
 import contextlib
 import hmac
-import os
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
@@ -296,16 +295,10 @@ def _still_same(source: Source, wallet: str, entry: Entry, dest: CredentialStore
 
 
 def _write_private(path: Path, data: bytes) -> None:
-    from .paths import ensure_private_dir
+    from .paths import ensure_private_dir, write_file_atomic
 
     ensure_private_dir(path.parent)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        os.fchmod(fd, 0o600)
-        os.write(fd, data)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    write_file_atomic(path, data, 0o600)  # a backup is whole or absent, never half-written
 
 
 # -- the engine ------------------------------------------------------------------------------
@@ -437,7 +430,7 @@ def _one(
     if dry_run:
         return item(WOULD_MIGRATE, "in place" if replace_foreign else "")
     try:
-        dest.put(entry.service, plaintext)
+        dest.put(entry.service, plaintext, allow_empty=True)  # copy what the source holds
     except PortableCredsError as exc:
         return item(FAILED, f"writing the destination failed: {exc}")
     try:

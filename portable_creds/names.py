@@ -17,6 +17,11 @@ _PREFIX_RE = re.compile(r"[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*")
 DEFAULT_PREFIX = "bots"
 CREDENTIALS_DIR = "credentials"
 SUFFIX = ".enc"
+MAX_KEY_LEN = 1024
+"""S3's (and COS's) object key limit, in bytes; the local driver enforces the same."""
+_FIXED_KEY_PART = len("/0x" + "0" * 40 + "/" + CREDENTIALS_DIR + "/") + 64 + len(SUFFIX)
+MAX_PREFIX_LEN = MAX_KEY_LEN - _FIXED_KEY_PART
+"""The longest prefix with which the longest service name's key still fits ``MAX_KEY_LEN``."""
 
 
 def validate_wallet(wallet: str) -> str:
@@ -53,6 +58,11 @@ def validate_prefix(prefix: str) -> str:
         raise InvalidName(
             f"invalid storage prefix {_shown(prefix)}: use segments of A-Z a-z 0-9 . _ - "
             "separated by '/'"
+        )
+    if len(prefix) > MAX_PREFIX_LEN or any(len(seg) > 255 for seg in prefix.split("/")):
+        raise InvalidName(
+            f"invalid storage prefix {_shown(prefix)}: at most {MAX_PREFIX_LEN} characters and "
+            "255 per segment, so every object key fits the 1024-byte limit of S3/COS keys"
         )
     return prefix
 

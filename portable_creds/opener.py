@@ -80,6 +80,30 @@ def default_key_source(
     return source
 
 
+def _with_configured(
+    objects: ObjectStore,
+    keys: KeySource | None,
+    home: paths.PathArg | None,
+    is_local: bool,
+    on_notice: Notice | None,
+) -> KeySource:
+    """The key source to use: a KMS key the URL configures seals; ``keys`` (or an existing
+    root secret) still opens what was sealed before, so switching custody needs no flag day
+    and ``rewrap`` moves old blobs over (docs/aws.md, "Moving custody")."""
+    configured = objects.configured_key_source()
+    if configured is None:
+        return keys or default_key_source(home, create=is_local, on_notice=on_notice)
+    from .key_chain import ChainedKeySource
+
+    previous = keys
+    if previous is None:
+        try:
+            previous = default_key_source(home, create=False, on_notice=on_notice)
+        except ConfigurationError:
+            previous = None
+    return configured if previous is None else ChainedKeySource(configured, previous)
+
+
 def open_store(
     url: str | None = None,
     *,
@@ -120,8 +144,7 @@ def open_store(
 
     objects: ObjectStore = open_object_store(url, wallet=wallet, token=token, **options)
     try:
-        if keys is None:
-            keys = default_key_source(home, create=is_local, on_notice=on_notice)
+        keys = _with_configured(objects, keys, home, is_local, on_notice)
         box: Outbox | None
         if isinstance(outbox, Outbox):
             box = outbox

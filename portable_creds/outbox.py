@@ -21,6 +21,7 @@ import attrs
 
 from .driver import ObjectStore
 from .errors import ConfigurationError, PortableCredsError, PreconditionFailed
+from .paths import ensure_private_dir, write_file_atomic
 
 _SUFFIX = ".json"
 
@@ -45,33 +46,6 @@ class FlushResult:
     failed: list[tuple[OutboxEntry, PortableCredsError]]
 
 
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def write_file_atomic(path: Path, data: bytes, mode: int = 0o600) -> None:
-    """Temp file in the same directory, fsync, rename, fsync the directory."""
-    tmp = path.with_name(f".tmp-{path.name}-{secrets.token_hex(4)}")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-    try:
-        os.fchmod(fd, mode)
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
-        os.fsync(fd)
-    except BaseException:
-        os.close(fd)
-        tmp.unlink(missing_ok=True)
-        raise
-    os.close(fd)
-    os.replace(tmp, path)
-    _fsync_dir(path.parent)
-
-
 class Outbox:
     """A directory of pending sealed writes, shared by every store using the same home."""
 
@@ -80,7 +54,7 @@ class Outbox:
 
     def _ensure_dir(self) -> None:
         try:
-            self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+            ensure_private_dir(self.directory)  # <home> too, if missing: 0700, not umask
             os.chmod(self.directory, 0o700)
         except OSError as exc:
             raise ConfigurationError(

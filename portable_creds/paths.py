@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 from pathlib import Path
 
 ENV_HOME = "PORTABLE_CREDS_HOME"
@@ -80,6 +81,31 @@ def fsync_dir(path: PathArg) -> None:
             os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def write_file_atomic(path: PathArg, data: bytes, mode: int = 0o600) -> None:
+    """Replace ``path`` with ``data`` all at once, durably: readers see the old or the new file.
+
+    A temp file in the same directory (created with ``mode``, so a secret is never readable by
+    others, not even briefly), written and fsynced, renamed over ``path``, then the directory
+    fsynced. The one implementation for the outbox, the config file and anything else.
+    """
+    path = Path(path)
+    tmp = path.with_name(f".tmp-{path.name}-{secrets.token_hex(4)}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    try:
+        os.fchmod(fd, mode)
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        os.fsync(fd)
+    except BaseException:
+        os.close(fd)
+        tmp.unlink(missing_ok=True)
+        raise
+    os.close(fd)
+    os.replace(tmp, path)
+    fsync_dir(path.parent)
 
 
 def ensure_private_dir(path: PathArg) -> Path:

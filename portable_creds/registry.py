@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 from . import names
 from .driver import Driver, ObjectStore, StoreTarget, TokenSource
 from .errors import ConfigurationError
+from .httpclient import redact, reject_userinfo
 
 GROUP = "portable_creds.drivers"
 
@@ -92,11 +93,14 @@ def scheme_of(url: str) -> str:
         raise ConfigurationError(
             "no backend URL given; use e.g. local:///path, s3://bucket or cos://bucket-appid"
         )
+    # Before anything echoes the URL: credentials in it would reach logs, errors, the audit
+    # log and the outbox's backend id.
+    reject_userinfo(url, "backend URL")
     try:
         scheme = urlsplit(url).scheme.lower()
     except ValueError as exc:
         raise ConfigurationError(
-            f"backend URL {url!r} is not a valid URL ({exc}); use e.g. local:///path, "
+            f"backend URL {redact(url)!r} is not a valid URL ({exc}); use e.g. local:///path, "
             "s3://bucket or cos://bucket-appid"
         ) from None
     if not scheme:

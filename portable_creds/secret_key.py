@@ -35,6 +35,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from .errors import ConfigurationError, IntegrityError
 from .keys import Kek, KeySource
+from .paths import fsync_dir
 
 ROOT_LEN = 32
 MAX_VERSION = 2**32 - 1
@@ -256,7 +257,7 @@ class SecretKeySource(KeySource):
                     f"root secret file {p} already exists; load it with "
                     "SecretKeySource.from_file instead of creating a new one"
                 ) from None
-            _fsync_dir(p.parent)
+            fsync_dir(p.parent)
         finally:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
@@ -281,13 +282,3 @@ class SecretKeySource(KeySource):
                 if not os.path.lexists(path):
                     raise
         return cls.from_file(path, version, accept_versions=accept_versions), False
-
-
-def _fsync_dir(directory: Path) -> None:
-    if os.name != "posix":
-        return
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -15,7 +15,8 @@ valid signature, hence a different KEK, and data sealed with one would never ope
   b"portable-creds/v1 signer key check")[0:8])``, so a read with a changed KEK is detected
   up front (and re-derived once to tell an unstable signer from a different key).
 
-Only the stdlib HTTP client is used, so importing this module stays light.
+Only the stdlib HTTP client is used (through ``httpclient``'s redirect-safe opener), so importing
+this module stays light. The signer URL must be https unless it is loopback.
 """
 
 from __future__ import annotations
@@ -27,7 +28,6 @@ import os
 import re
 import threading
 import urllib.error
-import urllib.parse
 import urllib.request
 from collections.abc import Callable, Mapping
 from hashlib import sha256
@@ -41,6 +41,7 @@ from .errors import (
     RemoteUnavailable,
     UnstableKeyError,
 )
+from .httpclient import build_opener, check_service_url
 from .keys import Kek, KeySource
 
 KEK_MESSAGE_PREFIX = "agentkeys.kek.v1:"
@@ -53,7 +54,6 @@ MAX_RESPONSE_BYTES = 64 * 1024
 
 _OMNI_RE = re.compile(r"[0-9a-fA-F]{64}")
 _KEK_ID_RE = re.compile(r"signer\.v1\.([0-9a-f]{16})")
-_LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
 
 # -- errors ---------------------------------------------------------------------------------
@@ -151,12 +151,7 @@ class SignerKeySource(KeySource):
         timeout: float = 10.0,
         cache: bool = True,
     ) -> None:
-        parsed = urllib.parse.urlsplit(url)
-        if parsed.scheme not in ("http", "https") or not parsed.hostname:
-            raise ConfigurationError(
-                f"signer URL {url!r} is not an http(s) URL; set it like http://host:port "
-                "(AGENTKEYS_SIGNER_URL)"
-            )
+        check_service_url(url, what="signer URL", hint=" (AGENTKEYS_SIGNER_URL)")
         if omni_account is not None and not _OMNI_RE.fullmatch(omni_account):
             raise ConfigurationError(
                 "omni account must be 64 hex characters (AGENTKEYS_OMNI_ACCOUNT), or leave it "
@@ -168,10 +163,8 @@ class SignerKeySource(KeySource):
         self.timeout = timeout
         self._cache: dict[tuple[str, str, str], Kek] | None = {} if cache else None
         self._lock = threading.Lock()
-        handlers: list[urllib.request.BaseHandler] = []
-        if parsed.hostname in _LOOPBACK:
-            handlers.append(urllib.request.ProxyHandler({}))  # never proxy loopback
-        self._opener = urllib.request.build_opener(*handlers)
+        # Redirects never carry the bearer token to another origin, nor leave https.
+        self._opener = build_opener(self.url)
 
     @classmethod
     def from_env(

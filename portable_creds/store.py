@@ -18,8 +18,15 @@ import attrs
 
 from . import envelope, names
 from .driver import ObjectStore
-from .errors import ConfigurationError, NotFound, PortableCredsError, SecretNotDelivered
-from .keys import Kek, KeySource
+from .errors import (
+    ConfigurationError,
+    InvalidSecret,
+    NotFound,
+    PortableCredsError,
+    PreconditionFailed,
+    SecretNotDelivered,
+)
+from .keys import KeySource, WrappingKey
 from .outbox import Outbox
 from .scoped import ClientScopedStore, Scope
 
@@ -54,6 +61,35 @@ class Secret:
         return f"Secret(<{len(self._value)} bytes>)"
 
     __str__ = __repr__
+
+
+@attrs.frozen
+class RewrapReport:
+    """What ``rewrap`` did, per service (failures keep their typed error)."""
+
+    rewrapped: tuple[str, ...]
+    current: tuple[str, ...]
+    """Already under the current KEK (or deleted since the listing): left alone."""
+    failed: tuple[tuple[str, PortableCredsError], ...]
+
+
+class RewrapIncomplete(PortableCredsError):
+    """``rewrap`` went through every credential, but some could not be re-wrapped.
+
+    ``report`` has the details; the exit code is the first failure's (an unreadable blob
+    exits 5 like ``get`` would, a concurrent change 10).
+    """
+
+    def __init__(self, report: RewrapReport) -> None:
+        details = "; ".join(f"{service!r}: {exc}" for service, exc in report.failed)
+        super().__init__(
+            f"rewrap re-wrapped {len(report.rewrapped)} credential(s) but could not re-wrap "
+            f"{len(report.failed)}: {details}. The others are done; fix or delete the failed "
+            "ones and run rewrap again",
+            request_id=report.failed[0][1].request_id,
+        )
+        self.exit_code = report.failed[0][1].exit_code
+        self.report = report
 
 
 class CredentialStore:
@@ -91,6 +127,10 @@ class CredentialStore:
         self.close()
 
     def close(self) -> None:
+        """Release the backend's connections (idempotent). ``with open_store(...)`` calls it.
+
+        Pending outbox entries stay on disk; ``flush`` delivers them from any later store.
+        """
         self.objects.close()
 
     # -- helpers -------------------------------------------------------------------------
@@ -106,8 +146,15 @@ class CredentialStore:
     def _context(self, service: str) -> envelope.Context:
         return envelope.Context(self.wallet, service, self._key(service))
 
-    def _resolver(self, service: str) -> Callable[[str], Kek]:
+    def _resolver(self, service: str) -> Callable[[str], WrappingKey]:
         return lambda kek_id: self.keys.kek_for_id(self.wallet, service, kek_id)
+
+    def _not_found(self, service: str, cause: NotFound) -> NotFound:
+        """``NotFound`` in the caller's terms: a driver's message names the storage key, which
+        leaks the layout (prefix, wallet directory, suffix) into logs and user messages."""
+        return NotFound(
+            f"no credential {service!r} for wallet {self.wallet}", request_id=cause.request_id
+        )
 
     def _emit(
         self, operation: str, service: str | None, outcome: str, error: Exception | None = None
@@ -137,24 +184,40 @@ class CredentialStore:
 
     # -- operations ----------------------------------------------------------------------
 
-    def seal(self, service: str, secret: bytes | str) -> bytes:
-        """The sealed blob ``put`` stores (also for callers that ship blobs themselves)."""
+    def seal(self, service: str, secret: bytes | str, *, allow_empty: bool = False) -> bytes:
+        """The sealed blob ``put`` stores (also for callers that ship blobs themselves).
+
+        An empty secret is refused (``InvalidSecret``) unless ``allow_empty``: an empty value
+        is almost always an unset variable or an empty pipe, and stored it would read back as
+        a valid, useless credential. The CLI refuses it the same way (``put --allow-empty``).
+        """
         service = names.validate_service(service)
         data = secret.encode() if isinstance(secret, str) else bytes(secret)
+        if not data and not allow_empty:
+            raise InvalidSecret(
+                f"empty secret for {service!r}; pass allow_empty=True to store an empty value"
+            )
         kek = self.keys.current_kek(self.wallet, service)
         return envelope.seal(
             data, kek=kek, context=self._context(service), max_payload=self.max_payload
         )
 
-    def put(self, service: str, secret: bytes | str) -> None:
+    def put(self, service: str, secret: bytes | str, *, allow_empty: bool = False) -> None:
         """Seal and store. On a remote failure the sealed blob stays in the outbox.
 
-        Raises ``SecretNotDelivered`` (carrying the typed cause) when the outbox holds it.
+        Raises ``SecretNotDelivered`` (carrying the typed cause) when the outbox holds it, and
+        ``InvalidSecret`` for an empty secret unless ``allow_empty`` (see ``seal``).
         """
 
         def run() -> None:
             svc = names.validate_service(service)
-            blob = self.seal(svc, secret)
+            # Only an allowed empty secret needs the keyword, so a subclass overriding
+            # seal(service, secret) keeps working for everything else.
+            blob = (
+                self.seal(svc, secret, allow_empty=True)
+                if allow_empty and not secret
+                else self.seal(svc, secret)
+            )
             key = self._key(svc)
             backend = self.objects.backend_id
             entry = None
@@ -180,11 +243,21 @@ class CredentialStore:
         self._audited("put", service, run)
 
     def get(self, service: str) -> Secret:
+        """Read and open one credential.
+
+        Raises ``NotFound`` if it does not exist, ``IntegrityError`` if the stored blob fails
+        its checks (tampered, truncated, moved from another tenant or service, or sealed under
+        a key this store's key source does not have), ``InvalidName`` for a bad service name.
+        """
+
         def run() -> Secret:
             svc = names.validate_service(service)
-            stored = self.objects.get_capped(
-                self._key(svc), max_size=envelope.max_blob_size(self.max_payload)
-            )
+            try:
+                stored = self.objects.get_capped(
+                    self._key(svc), max_size=envelope.max_blob_size(self.max_payload)
+                )
+            except NotFound as exc:
+                raise self._not_found(svc, exc) from None
             plaintext = envelope.open_blob(
                 stored.data,
                 context=self._context(svc),
@@ -223,6 +296,12 @@ class CredentialStore:
         return sorted(found)
 
     def exists(self, service: str) -> bool:
+        """Whether the credential is stored. Not audited and does not open the blob.
+
+        Cheaper than ``get`` (one metadata request). Failures other than absence
+        (``AccessDenied``, ``RemoteUnavailable``, ``InvalidName``...) raise rather than read as
+        "no": a caller deciding whether to write must not mistake an outage for absence.
+        """
         try:
             self.objects.head(self.key_for(service))
         except NotFound:
@@ -234,7 +313,10 @@ class CredentialStore:
 
         def run() -> None:
             key = self.key_for(service)
-            self.objects.head(key)
+            try:
+                self.objects.head(key)
+            except NotFound as exc:
+                raise self._not_found(service, exc) from None
             self.objects.delete(key)
             if self.outbox is not None:
                 self.outbox.discard(backend_id=self.objects.backend_id, key=key)
@@ -260,34 +342,74 @@ class CredentialStore:
     def rewrap(self) -> int:
         """Re-wrap every credential's DEK under the current KEK; payloads are not re-encrypted.
 
-        Returns how many blobs changed. Uses if-match where the backend supports it, so a
-        concurrent write is never overwritten with an older payload.
+        Returns how many blobs changed. Every credential is attempted even if some fail; then
+        ``RewrapIncomplete`` names each failed service (``rewrap_report`` returns the same
+        without raising). A concurrent write is never overwritten: see ``rewrap_report``.
         """
+        report = self.rewrap_report()
+        if report.failed:
+            raise RewrapIncomplete(report)
+        return len(report.rewrapped)
 
-        def run() -> int:
-            changed = 0
+    def rewrap_report(self) -> RewrapReport:
+        """``rewrap``, reporting per service instead of raising for one that failed.
+
+        Where the backend has if-match the write is conditional on the ETag read. Where it
+        has not (the legacy backend; COS unless ``if_match=true``) the blob is read again right
+        before the write and the write is skipped if it changed, so an update that landed
+        since the first read is kept; the remaining window is the one request between that
+        re-read and the write (docs/threat-model.md, "Rotation"). A credential deleted meanwhile
+        is never written back.
+        """
+        rewrapped: builtins.list[str] = []
+        current: builtins.list[str] = []
+        failed: builtins.list[tuple[str, PortableCredsError]] = []
+        try:
             for service in self._list_services():
-                key = self.key_for(service)
-                stored = self.objects.get(key)
-                current = self.keys.current_kek(self.wallet, service)
-                if envelope.parse_header(stored.data).kek_id == current.kek_id:
+                try:
+                    outcome = self._rewrap_one(service)
+                except PortableCredsError as exc:
+                    failed.append((service, exc))  # typed: report it, go on with the rest
                     continue
-                blob = envelope.rewrap(
-                    stored.data,
-                    context=self._context(service),
-                    resolve_kek=self._resolver(service),
-                    new_kek=current,
-                )
-                if self.objects.capabilities.if_match:
-                    self.objects.put(key, blob, if_match=stored.etag)
-                else:
-                    self.objects.put(key, blob)
-                changed += 1
-            return changed
+                (rewrapped if outcome else current).append(service)
+        except Exception as exc:  # listing failed, or something unexpected: stop, audited
+            self._emit("rewrap", None, "error", exc)
+            raise
+        report = RewrapReport(tuple(rewrapped), tuple(current), tuple(failed))
+        self._emit("rewrap", None, "error" if failed else "ok", failed[0][1] if failed else None)
+        return report
 
-        result = self._audited("rewrap", None, run)
-        assert isinstance(result, int)
-        return result
+    def _rewrap_one(self, service: str) -> bool:
+        """True if re-wrapped, False if already current or gone; raises what went wrong."""
+        key = self.key_for(service)
+        cap = envelope.max_blob_size(self.max_payload)  # bounded reads, as in get
+        try:
+            stored = self.objects.get_capped(key, max_size=cap)
+        except NotFound:
+            return False  # deleted since the listing: nothing to rotate
+        kek = self.keys.current_kek(self.wallet, service)
+        if envelope.parse_header(stored.data).kek_id == kek.kek_id:
+            return False
+        blob = envelope.rewrap(
+            stored.data,
+            context=self._context(service),
+            resolve_kek=self._resolver(service),
+            new_kek=kek,
+        )
+        if self.objects.capabilities.if_match:
+            self.objects.put(key, blob, if_match=stored.etag)
+            return True
+        try:
+            latest = self.objects.get_capped(key, max_size=cap)
+        except NotFound:
+            return False  # deleted meanwhile: writing would bring it back
+        if not hmac.compare_digest(latest.data, stored.data):
+            raise PreconditionFailed(
+                f"{service!r} was written by someone else while it was being re-wrapped; it "
+                "was left as they wrote it - run rewrap again"
+            )
+        self.objects.put(key, blob)
+        return True
 
     def flush(self) -> int:
         """Deliver this tenant's pending outbox writes; returns how many were delivered.

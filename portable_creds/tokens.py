@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import json
 import urllib.error
-import urllib.request
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import attrs
 
 from .errors import ConfigurationError, CredentialsError, InvalidToken, RemoteUnavailable
+from .httpclient import check_service_url, open_url
+
+_MAX_ANSWER = 64 * 1024
+"""A minted JWT is a few hundred bytes; anything far larger is not a broker answer."""
 
 
 @attrs.frozen(repr=False)
@@ -56,18 +58,19 @@ class BrokerTokenSource:
 
     def __call__(self) -> str:
         body = json.dumps({"ttl_seconds": self.ttl_seconds}).encode()
-        request = urllib.request.Request(  # noqa: S310 - scheme checked by broker_endpoint
-            self.url.rstrip("/") + "/v1/mint-oidc-jwt",
-            data=body,
-            method="POST",
-            headers={
-                "Authorization": f"Bearer {self.session_jwt}",
-                "Content-Type": "application/json",
-            },
-        )
+        url = check_service_url(self.url, what="broker_url").rstrip("/") + "/v1/mint-oidc-jwt"
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as resp:  # noqa: S310
-                payload = json.loads(resp.read())
+            with open_url(
+                url,
+                data=body,
+                method="POST",
+                headers={
+                    "Authorization": f"Bearer {self.session_jwt}",
+                    "Content-Type": "application/json",
+                },
+                timeout=self.timeout,
+            ) as resp:
+                payload = json.loads(resp.read(_MAX_ANSWER + 1))
         except urllib.error.HTTPError as exc:
             if exc.code in (401, 403):
                 raise CredentialsError(
@@ -111,10 +114,4 @@ def broker_endpoint(raw: str | None) -> str | None:
     """``broker_url``: https, or plain http on loopback only (tests, a local broker)."""
     if not raw:
         return None
-    parts = urlsplit(raw)
-    loopback = parts.hostname in ("127.0.0.1", "localhost", "::1")
-    if parts.scheme != "https" and not (parts.scheme == "http" and loopback):
-        raise ConfigurationError(
-            f"broker_url={raw!r} must be https://... (plain http only on loopback)"
-        )
-    return raw
+    return check_service_url(raw, what="broker_url")

@@ -20,7 +20,8 @@ from typing import Any
 from . import envelope, errors
 from .envelope import Context, Random
 from .errors import ConfigurationError, IntegrityError
-from .keys import Kek
+from .keys import Kek, WrappingKey
+from .kms_standin import StandInKms
 from .secret_key import SecretKeySource
 from .signer import default_omni_account, kek_from_signature, kek_message, signer_kek_id
 
@@ -80,6 +81,18 @@ def resolver(keks: dict[str, str]) -> Callable[[str], Kek]:
         if kek_id not in keks:
             raise IntegrityError()
         return Kek(kek_id, bytes.fromhex(keks[kek_id]))
+
+    return resolve
+
+
+def kms_resolver(keks: dict[str, str], standins: dict[str, str]) -> Callable[[str], WrappingKey]:
+    """Like ``resolver``, plus stand-in custodians (KEK id -> stand-in master key hex)."""
+    plain = resolver(keks)
+
+    def resolve(kek_id: str) -> WrappingKey:
+        if kek_id in standins:
+            return StandInKms(kek_id, bytes.fromhex(standins[kek_id]))
+        return plain(kek_id)
 
     return resolve
 
@@ -151,10 +164,61 @@ def check_signer(v: Vector) -> None:
     _expect(f"{v['name']}: KEK id", signer_kek_id(kek), v["kek_id"])
 
 
+def check_envelope_kms(v: Vector) -> None:
+    """Suite 0x0002 with the stand-in custodian: exactly ``wrapped`` and ``blob``; it opens."""
+    draws = (bytes.fromhex(v[k]) for k in ("dek", "wrap_nonce", "payload_nonce"))
+    rng = fixed_rng(*draws)
+    standin = StandInKms(v["kek_id"], bytes.fromhex(v["standin_key"]), rng=rng)
+    blob = envelope.seal(bytes.fromhex(v["plaintext"]), kek=standin, context=_context(v), rng=rng)
+    _expect(
+        f"{v['name']}: wrapped key", envelope.parse_header(blob).wrapped_dek.hex(), v["wrapped"]
+    )
+    _expect(f"{v['name']}: sealed blob", blob.hex(), v["blob"])
+    opened = envelope.open_blob(
+        bytes.fromhex(v["blob"]),
+        context=_context(v),
+        resolve_kek=kms_resolver({}, {v["kek_id"]: v["standin_key"]}),
+    )
+    _expect(f"{v['name']}: opened plaintext", opened.hex(), v["plaintext"])
+
+
+def check_negative_kms(v: Vector) -> None:
+    """A suite 0x0002 blob that must fail with exactly the named error class."""
+    expected = getattr(errors, v["error"])
+    try:
+        envelope.open_blob(
+            bytes.fromhex(v["blob"]),
+            context=_context(v),
+            resolve_kek=kms_resolver(v.get("keks", {}), v["standin_keys"]),
+            max_payload=v.get("max_payload", envelope.DEFAULT_MAX_PAYLOAD),
+        )
+    except errors.PortableCredsError as exc:
+        _expect(f"{v['name']}: error class", type(exc).__name__, expected.__name__)
+        return
+    raise VectorMismatch(f"{v['name']}: opened, but must fail with {v['error']}")
+
+
+def check_rewrap_kms(v: Vector) -> None:
+    """A custody move (suite 0x0001 -> 0x0002, re-sealed) gives exactly ``blob``."""
+    rng = fixed_rng(*(bytes.fromhex(v[k]) for k in ("dek", "wrap_nonce", "payload_nonce")))
+    standin = StandInKms(v["new_kek_id"], bytes.fromhex(v["standin_key"]), rng=rng)
+    blob = envelope.rewrap(
+        bytes.fromhex(v["source_blob"]),
+        context=_context(v),
+        resolve_kek=resolver(v["keks"]),
+        new_kek=standin,
+        rng=rng,
+    )
+    _expect(f"{v['name']}: rewrapped blob", blob.hex(), v["blob"])
+
+
 CHECKS: dict[str, Callable[[Vector], None]] = {
     "envelope": check_envelope,
     "envelope_negative": check_negative,
     "rewrap": check_rewrap,
+    "envelope_kms": check_envelope_kms,
+    "envelope_kms_negative": check_negative_kms,
+    "rewrap_kms": check_rewrap_kms,
     "secret_key": check_secret_key,
     "signer": check_signer,
 }
@@ -417,6 +481,193 @@ def _rewraps(positives: list[Vector]) -> list[Vector]:
     return out
 
 
+_KMS_POSITIVE: list[tuple[str, str, bytes, str, str]] = [
+    # name, kek_id, plaintext, service, prefix
+    ("kms-empty", "kms.test-1", b"", "openai", "bots"),
+    ("kms-api-key", "kms.test-1", b"sk-test-0123456789abcdefghijklmnop", "openai", "bots"),
+    ("kms-utf8", "kms.test-1", "pässwörd ✓ 密码".encode(), "Mail_Server-2", "tenants/prod"),
+    ("kms-kek-id-min", "k", _det("kms-kek-id-min", 33), "s", "bots"),
+    ("kms-kek-id-max", "K" * 32 + "~" * 31 + "!", _det("kms-kek-id-max", 100), "a.b-c_d", "bots"),
+    ("kms-4k", "kms.test-1", _det("kms-4k", 4097), "big-cert", "bots"),
+]
+
+
+def _kms_positive(name: str, kek_id: str, plaintext: bytes, service: str, prefix: str) -> Vector:
+    master = _det(f"{name}|standin-key", 32)
+    dek, wrap_nonce, payload_nonce = (
+        _det(f"{name}|dek", 32),
+        _det(f"{name}|wrap_nonce", 12),
+        _det(f"{name}|payload_nonce", 12),
+    )
+    rng = fixed_rng(dek, wrap_nonce, payload_nonce)
+    ctx = Context(WALLET, service, _storage_key(WALLET, service, prefix))
+    blob = envelope.seal(plaintext, kek=StandInKms(kek_id, master, rng=rng), context=ctx, rng=rng)
+    return {
+        "name": name,
+        "kek_id": kek_id,
+        "standin_key": master.hex(),
+        "dek": dek.hex(),
+        "wrap_nonce": wrap_nonce.hex(),
+        "payload_nonce": payload_nonce.hex(),
+        "wallet": ctx.wallet,
+        "service": ctx.service,
+        "storage_key": ctx.storage_key,
+        "plaintext": plaintext.hex(),
+        "wrapped": envelope.parse_header(blob).wrapped_dek.hex(),
+        "blob": blob.hex(),
+    }
+
+
+def _set_u16(blob: bytes, offset: int, value: int) -> bytes:
+    return blob[:offset] + (value % 65536).to_bytes(2, "big") + blob[offset + 2 :]
+
+
+def _kms_negatives(base: Vector) -> list[Vector]:
+    blob = bytes.fromhex(base["blob"])
+    n = len(base["kek_id"])
+    m = len(base["wrapped"]) // 2
+    t = 9 + n + m
+    standins = {base["kek_id"]: base["standin_key"]}
+    flipped_id = base["kek_id"][:-1] + chr(ord(base["kek_id"][-1]) ^ 0x01)
+    declared = int.from_bytes(blob[t + 44 : t + 48], "big")
+    cases: list[tuple[str, str, bytes, dict[str, Any]]] = [
+        ("magic", "first magic byte changed", _flip(blob, 0), {}),
+        ("version-2", "unknown version 0x02", _set(blob, 3, 2), {}),
+        ("suite-0001", "suite changed to 0x0001", _set(blob, 5, 1), {}),
+        ("suite-0003", "unknown suite 0x0003", _set(blob, 5, 3), {}),
+        ("kek-id-len-0", "kek_id_len 0", _set(blob, 6, 0), {}),
+        ("kek-id-len-65", "kek_id_len 65 (> 64)", _set(blob, 6, 65), {}),
+        ("kek-id-space", "kek_id byte 0x20 (not printable)", _set(blob, 7, 0x20), {}),
+        (
+            "kek-id-changed",
+            "kek_id changed; the reader holds the same custodian key under the new id too",
+            _flip(blob, 6 + n),
+            {"standin_keys": {**standins, flipped_id: base["standin_key"]}},
+        ),
+        ("wrapped-len-0", "wrapped_len 0 (below the minimum 1)", _set_u16(blob, 7 + n, 0), {}),
+        (
+            "wrapped-len-6145",
+            "wrapped_len 6145 (above the maximum 6144)",
+            _set_u16(blob, 7 + n, 6145),
+            {},
+        ),
+        ("wrapped-len-plus-1", "wrapped_len one too large", _set_u16(blob, 7 + n, m + 1), {}),
+        ("wrapped-len-minus-1", "wrapped_len one too small", _set_u16(blob, 7 + n, m - 1), {}),
+        ("wrapped-first", "first wrapped-key byte flip", _flip(blob, 9 + n), {}),
+        ("wrapped-last", "last wrapped-key byte flip", _flip(blob, t - 1, 0x80), {}),
+        ("commitment", "commitment bit flip", _flip(blob, t), {}),
+        ("payload-nonce", "payload_nonce bit flip", _flip(blob, t + 32), {}),
+        (
+            "payload-len-plus-1",
+            "payload_len + 1",
+            blob[: t + 44] + ((declared + 1) % (1 << 32)).to_bytes(4, "big") + blob[t + 48 :],
+            {},
+        ),
+        (
+            "payload-len-oversize",
+            "payload_len 0xffffffff",
+            blob[: t + 44] + b"\xff\xff\xff\xff" + blob[t + 48 :],
+            {},
+        ),
+        ("payload-tag", "payload tag bit flip", _flip(blob, len(blob) - 1, 0x80), {}),
+        ("truncated-1", "last byte removed", blob[:-1], {}),
+        ("truncated-header", "only the header", blob[: t + 48], {}),
+        ("truncated-9", "up to and including wrapped_len", blob[: 9 + n], {}),
+        ("extended-1", "one zero byte appended", blob + b"\x00", {}),
+        (
+            "wrong-storage-key",
+            "opened at another storage key (the custodian refuses the context)",
+            blob,
+            {"storage_key": base["storage_key"].replace("credentials/", "credentials/x")},
+        ),
+        ("wrong-wallet", "opened for another wallet", blob, {"wallet": OTHER_WALLET}),
+        (
+            "wrong-wallet-and-path",
+            "moved to another wallet's path",
+            blob,
+            {
+                "wallet": OTHER_WALLET,
+                "storage_key": _storage_key(OTHER_WALLET, base["service"]),
+            },
+        ),
+        ("wrong-service", "opened as another service", blob, {"service": base["service"] + "2"}),
+        (
+            "wrong-custodian-key",
+            "the reader's custodian key under this id is a different key",
+            blob,
+            {"standin_keys": {base["kek_id"]: _det("wrong-standin", 32).hex()}},
+        ),
+        ("unknown-kek-id", "the reader has no key with this id", blob, {"standin_keys": {}}),
+        (
+            "local-kek-under-id",
+            "the reader holds a local (suite 0x0001) KEK under this id, not a custodian",
+            blob,
+            {"standin_keys": {}, "keks": {base["kek_id"]: base["standin_key"]}},
+        ),
+    ]
+    out: list[Vector] = []
+    for suffix, description, mutated, overrides in cases:
+        v: Vector = {
+            "name": f"{base['name']}/{suffix}",
+            "description": description,
+            "wallet": base["wallet"],
+            "service": base["service"],
+            "storage_key": base["storage_key"],
+            "standin_keys": standins,
+            "blob": mutated.hex(),
+            "error": "IntegrityError",
+        }
+        v.update(overrides)
+        out.append(v)
+    if declared:
+        out.append(
+            {
+                "name": f"{base['name']}/above-reader-limit",
+                "description": "intact blob whose payload exceeds the reader's max_payload",
+                "wallet": base["wallet"],
+                "service": base["service"],
+                "storage_key": base["storage_key"],
+                "standin_keys": standins,
+                "blob": base["blob"],
+                "max_payload": declared - 1,
+                "error": "PayloadTooLarge",
+            }
+        )
+    return out
+
+
+def _kms_rewraps(positives: list[Vector]) -> list[Vector]:
+    out = []
+    for base in positives[:2]:
+        new_kek_id, master = "kms.test-2", _det(f"{base['name']}|move-standin", 32)
+        draws = [_det(f"{base['name']}|move-{k}", size) for k, size in _DRAWS]
+        blob = envelope.rewrap(
+            bytes.fromhex(base["blob"]),
+            context=_context(base),
+            resolve_kek=resolver({base["kek_id"]: base["kek"]}),
+            new_kek=StandInKms(new_kek_id, master, rng=fixed_rng(*draws[:2])),
+            rng=fixed_rng(draws[2]),
+        )
+        out.append(
+            {
+                "name": f"{base['name']}/custody-move-to-kms",
+                "wallet": base["wallet"],
+                "service": base["service"],
+                "storage_key": base["storage_key"],
+                "keks": {base["kek_id"]: base["kek"]},
+                "source_blob": base["blob"],
+                "new_kek_id": new_kek_id,
+                "standin_key": master.hex(),
+                **{k: d.hex() for (k, _), d in zip(_DRAWS, draws, strict=True)},
+                "blob": blob.hex(),
+            }
+        )
+    return out
+
+
+_DRAWS = (("dek", 32), ("wrap_nonce", 12), ("payload_nonce", 12))
+
+
 def _secret_keys() -> list[Vector]:
     cases = [
         ("root-1/v1", "root-1", WALLET, "openai", 1),
@@ -481,6 +732,7 @@ def generate_vectors() -> dict[str, Any]:
     """The full vectors document, deterministically (same bytes on every run)."""
     positives = [_positive(*case) for case in _POSITIVE]
     negatives = [v for base in (positives[2], positives[0]) for v in _negatives(base)]
+    kms_positives = [_kms_positive(*case) for case in _KMS_POSITIVE]
     return {
         "schema": SCHEMA,
         "description": (
@@ -490,6 +742,11 @@ def generate_vectors() -> dict[str, Any]:
         "envelope": positives,
         "envelope_negative": negatives,
         "rewrap": _rewraps(positives),
+        "envelope_kms": kms_positives,
+        "envelope_kms_negative": [
+            v for base in (kms_positives[1], kms_positives[0]) for v in _kms_negatives(base)
+        ],
+        "rewrap_kms": _kms_rewraps(positives),
         "secret_key": _secret_keys(),
         "signer": _signers(),
     }

@@ -336,19 +336,30 @@ def test_scoped_client_enforcement_limits_services_and_writes(
     assert store.get("other").reveal() == b"o"
 
 
-def test_rewrap_refuses_a_blob_whose_payload_is_corrupt(
+def test_rewrap_refuses_a_blob_whose_payload_is_corrupt_and_rotates_the_rest(
     mem: MemoryStore, keys: RotatingKeys
 ) -> None:
+    from portable_creds.store import RewrapIncomplete
+
     store = make(mem, keys)
     store.put("a", b"alpha")
-    key = store.key_for("a")
+    store.put("b", b"beta")
+    store.put("c", b"gamma")
+    key = store.key_for("b")
     corrupt = bytearray(mem.objects[key])
     corrupt[-1] ^= 1  # last byte of the payload tag
     mem.objects[key] = bytes(corrupt)
     keys.version = 2
-    with pytest.raises(IntegrityError):
+    with pytest.raises(RewrapIncomplete) as exc:
         store.rewrap()
     assert mem.objects[key] == bytes(corrupt)  # left as it was, not rewritten
+    report = exc.value.report
+    assert report.rewrapped == ("a", "c")  # one bad blob does not stop the rotation
+    assert [(s, type(e)) for s, e in report.failed] == [("b", IntegrityError)]
+    assert exc.value.exit_code == IntegrityError.exit_code
+    assert "'b'" in str(exc.value)
+    for service in ("a", "c"):
+        assert envelope.parse_header(mem.objects[store.key_for(service)]).kek_id == "test.v2"
 
 
 def test_teardown_and_rewrap_are_one_audit_event_each(mem: MemoryStore, keys: RotatingKeys) -> None:

@@ -13,6 +13,7 @@ from .flaky import FlakyStore
 from .groups import GROUPS, Group
 from .harness import BAD_TOKEN_KINDS, BadTokenKind, Harness, HarnessContext
 
+#: The distribution's version; pyproject.toml reads it from here (the one place it is written).
 __version__ = "0.1.0"
 
 __all__ = [

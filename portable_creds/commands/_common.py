@@ -32,6 +32,7 @@ ENV_HOME = "PORTABLE_CREDS_HOME"
 ENV_SECRET_FILE = "PORTABLE_CREDS_SECRET_FILE"
 ENV_PREFIX = "PORTABLE_CREDS_PREFIX"
 ENV_KEK_VERSION = "PORTABLE_CREDS_KEK_VERSION"
+ENV_ACCEPT_KEK_VERSIONS = "PORTABLE_CREDS_ACCEPT_KEK_VERSIONS"
 ENV_DEBUG = "PORTABLE_CREDS_DEBUG"
 ENV_AGENTKEYS_BACKEND = "AGENTKEYS_CREDENTIAL_BACKEND"
 ENV_AGENTKEYS_BUCKET = "AGENTKEYS_BUCKET"
@@ -133,6 +134,12 @@ def global_options() -> argparse.ArgumentParser:
         type=int,
         help=f"KEK version to seal with (rotation) [env {ENV_KEK_VERSION}; default 1]",
     )
+    g.add_argument(
+        "--accept-kek-versions",
+        metavar="N[,N]",
+        help="KEK versions a read may open, besides the sealing one (retire old versions "
+        f"after a rotation) [env {ENV_ACCEPT_KEK_VERSIONS}; default 1..--kek-version]",
+    )
     g.add_argument("--json", action="store_true", help="machine-readable output")
     g.add_argument(
         "--debug", action="store_true", help=f"tracebacks for unexpected errors [env {ENV_DEBUG}=1]"
@@ -164,10 +171,9 @@ class Parser(argparse.ArgumentParser):
     """argparse with the CLI's one-line error format (usage errors exit 2)."""
 
     def error(self, message: str) -> NoReturn:
-        self.exit(
-            EXIT_CODES["usage"],
-            f"{PROG}: error: {message}; see '{self.prog} --help'\n",
-        )
+        # Raised, not printed: ``cli.main`` reports every error the same way (a line, or a
+        # JSON object under --json).
+        raise CliError(f"{message}; see '{self.prog} --help'", exit_code=EXIT_CODES["usage"])
 
 
 class _Formatter(argparse.RawDescriptionHelpFormatter):
@@ -226,6 +232,8 @@ class Settings(NamedTuple):
     secret_file: Path | None
     prefix: str
     kek_version: int | None
+    accept_kek_versions: tuple[int, ...] | None = None
+    """``None``: every version from 1 to the sealing one; else these plus the sealing one."""
 
 
 def backend_from_name(value: str, env: Mapping[str, str], origin: str) -> str:
@@ -237,6 +245,9 @@ def backend_from_name(value: str, env: Mapping[str, str], origin: str) -> str:
     """
     value = value.strip()
     if "://" in value:
+        from ..httpclient import reject_userinfo
+
+        reject_userinfo(value, f"backend URL from {origin}")
         return value
     name = value.lower()
     if name == "local":
@@ -304,6 +315,8 @@ def resolve_settings(args: argparse.Namespace, env: Mapping[str, str] | None = N
         (getattr(args, "prefix", None), "--prefix"),
         (env.get(ENV_PREFIX), ENV_PREFIX),
         (layer.get("prefix"), "profile"),
+        # Exactly like open_store: an explicit prefix wins, else the URL's ?prefix=.
+        (_url_prefix(backend), "backend URL"),
     )
     kek_raw: Any = getattr(args, "kek_version", None)
     kek_src = "--kek-version"
@@ -321,6 +334,16 @@ def resolve_settings(args: argparse.Namespace, env: Mapping[str, str] | None = N
             ) from None
         if kek_version < 1:
             raise ConfigurationError(f"{kek_src}={kek_version} must be 1 or more")
+    accept_raw, accept_src = _first(
+        (getattr(args, "accept_kek_versions", None), "--accept-kek-versions"),
+        (env.get(ENV_ACCEPT_KEK_VERSIONS), ENV_ACCEPT_KEK_VERSIONS),
+        (layer.get("accept_kek_versions"), "profile"),
+    )
+    accept: tuple[int, ...] | None = None
+    if accept_raw is not None:
+        from ..config import parse_kek_versions
+
+        accept = parse_kek_versions(accept_raw, accept_src)
     return Settings(
         backend=backend,
         backend_source=source,
@@ -329,7 +352,17 @@ def resolve_settings(args: argparse.Namespace, env: Mapping[str, str] | None = N
         secret_file=Path(secret_file).expanduser() if secret_file else None,
         prefix=prefix or "bots",
         kek_version=kek_version,
+        accept_kek_versions=accept,
     )
+
+
+def _url_prefix(url: str) -> str | None:
+    from urllib.parse import parse_qsl, urlsplit
+
+    try:
+        return dict(parse_qsl(urlsplit(url).query)).get("prefix")
+    except ValueError:
+        return None  # the driver reports the malformed URL
 
 
 def require_wallet(settings: Settings) -> str:
@@ -457,23 +490,35 @@ def legacy_token(args: argparse.Namespace, settings: Settings) -> str | None:
         return None
     from ..config import setting
 
-    return setting("legacy_token", args)
+    return setting("legacy_token", vars(args))
 
 
 def key_source(settings: Settings) -> KeySource | None:
-    """The key source for an explicit root secret file or KEK version; ``None`` = default.
+    """The key source for an explicit root secret file, KEK version or accepted versions;
+    ``None`` = the default.
+
+    ``accept_kek_versions`` narrows what reads open (the sealing version is always accepted):
+    after a rotation and ``rewrap``, it is what stops a replayed blob sealed under a retired
+    version from opening (docs/threat-model.md, "Rollback and replay").
 
     With neither, the opener's default applies (``<home>/root.key``, created 0600 on first
     use for the local backend only). An explicit secret file must already exist: creating one
     on a mistyped path would seal new secrets under a key nobody backs up.
     """
-    if settings.secret_file is None and settings.kek_version is None:
+    if (
+        settings.secret_file is None
+        and settings.kek_version is None
+        and settings.accept_kek_versions is None
+    ):
         return None
     from .. import paths
     from ..opener import default_key_source
     from ..secret_key import SecretKeySource
 
-    version = settings.kek_version or 1
+    accepted = settings.accept_kek_versions
+    # Naming accepted versions without a sealing version seals with the newest of them:
+    # "--accept-kek-versions 2" must not keep sealing (and so accepting) version 1.
+    version = settings.kek_version or (max(accepted) if accepted else 1)
     path = settings.secret_file
     if path is None:
         # Same creation rules and notice as the default, then reload at the asked version.
@@ -485,7 +530,7 @@ def key_source(settings: Settings) -> KeySource | None:
             f"'(umask 077; head -c 32 /dev/urandom > {path})', or unset --secret-file/"
             f"{ENV_SECRET_FILE} to use the default"
         )
-    return SecretKeySource.from_file(path, version)
+    return SecretKeySource.from_file(path, version, accept_versions=settings.accept_kek_versions)
 
 
 def is_local(url: str) -> bool:

@@ -58,7 +58,7 @@ def cmd_admin(args: argparse.Namespace) -> int:
         if not names:
             _common.fail(
                 "no installed driver has admin commands; install one, e.g. "
-                "pip install -e drivers/aws",
+                "'pip install portable-creds-aws' or 'pip install portable-creds-tencent'",
                 code="configuration",
             )
         if _common.flag(args, "json") or "--json" in args.argv:

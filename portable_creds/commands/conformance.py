@@ -44,13 +44,13 @@ def cmd_conformance(args: argparse.Namespace) -> int:
         if exc.name == PACKAGE:
             _common.fail(
                 "the conformance suite is not installed; install it with "
-                "'pip install -e conformance' (make test does this)",
+                "'pip install portable-creds-conformance'",
                 code="configuration",
             )
         if exc.name == f"{PACKAGE}.cli":
             _common.fail(
                 f"the installed conformance suite has no {PACKAGE}.cli module; reinstall it "
-                "from this checkout with 'pip install -e conformance'",
+                "with 'pip install --force-reinstall portable-creds-conformance'",
                 code="configuration",
             )
         raise

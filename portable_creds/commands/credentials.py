@@ -34,12 +34,16 @@ def register(subparsers: Any) -> None:
         epilog=(
             "examples:\n"
             "  echo sk-123 | portable-creds --wallet 0xabc... put openai    # stores 'sk-123'\n"
-            "  portable-creds put signing-key --from-file key.bin --raw"
+            "  portable-creds put signing-key --from-file key.bin --raw\n"
+            "  vault read -field=key secret/x | portable-creds put x --from-file -"
         ),
     )
     p.add_argument("service", metavar="SERVICE", help="1-64 of A-Z a-z 0-9 . _ -")
-    p.add_argument("--from-file", metavar="F", help="read the secret from file F")
+    p.add_argument("--from-file", metavar="F",
+                   help="read the secret from file F ('-' is stdin; a file named - is ./-)")
     p.add_argument("--raw", action="store_true", help="store the input bytes exactly")
+    p.add_argument("--allow-empty", action="store_true",
+                   help="store an empty secret (refused otherwise, like the library does)")
     p.set_defaults(func=cmd_put)
 
     p = _common.add_command(
@@ -106,7 +110,9 @@ def register(subparsers: Any) -> None:
         help="re-wrap every credential under the current KEK version",
         description=(
             "Re-wrap each credential's data key under the current key-encryption key,\n"
-            "without re-encrypting the payloads: after rotating, pass the new version."
+            "without re-encrypting the payloads: after rotating, pass the new version.\n"
+            "Every credential is attempted; any that fail are named and the exit status\n"
+            "is non-zero. A value written since rewrap read it is left as written."
         ),
         epilog=(
             "examples:\n"
@@ -135,6 +141,8 @@ def strip_one_newline(data: bytes) -> bytes:
 def _read_input(args: argparse.Namespace, service: str, limit: int) -> bytes:
     """The secret bytes, at most ``limit`` + slack read, so a huge input is never buffered."""
     path = getattr(args, "from_file", None)
+    if path == "-":  # the usual convention: '-' is stdin (./- names a file called '-')
+        path = None
     if path is not None:
         try:
             with open(path, "rb") as fh:
@@ -165,10 +173,10 @@ def _read_input(args: argparse.Namespace, service: str, limit: int) -> bytes:
             f"the secret for {service!r} is larger than the maximum of {limit} bytes; "
             "store large files elsewhere and keep only their key here"
         )
-    if not data:
+    if not data and not _common.flag(args, "allow_empty"):
         _common.fail(
             f'empty secret for {service!r}; pipe it on stdin (echo "$KEY" | portable-creds '
-            "put NAME) or use --from-file F",
+            "put NAME), use --from-file F, or --allow-empty to store an empty value",
             code="invalid-input",
         )
     return data
@@ -193,7 +201,7 @@ def cmd_put(args: argparse.Namespace) -> int:
     service = validate_service(args.service)
     with _common.open_store(args) as store:
         secret = _read_input(args, service, store.max_payload)
-        store.put(service, secret)
+        store.put(service, secret, allow_empty=_common.flag(args, "allow_empty"))
         if _common.flag(args, "json"):
             _common.print_json({"stored": service, "wallet": store.wallet, "bytes": len(secret)})
         else:
@@ -233,8 +241,10 @@ def cmd_get(args: argparse.Namespace) -> int:
 
 def _kek_version_hint(store: CredentialStore, service: str) -> str | None:
     """After a rotation, a blob under a newer KEK version of *this* root secret fails to open
-    with the old version; say which version to pass. The KEK id is in the blob's plaintext
-    header (public by design), so this reveals nothing an attacker could not read directly.
+    with the old version; say which version to pass. A blob under a version this reader
+    retired (``--accept-kek-versions``) is named as such: it may be a replay. The KEK id is in
+    the blob's plaintext header (public by design), so this reveals nothing an attacker could
+    not read directly.
     """
     import re
 
@@ -253,6 +263,13 @@ def _kek_version_hint(store: CredentialStore, service: str) -> str | None:
     if match is None or match.group(2) != keys.fingerprint:
         return None
     version = int(match.group(1))
+    if version < keys.version and not keys.accepts(version):
+        return (
+            f"it is sealed under KEK version {version}, which this reader no longer accepts "
+            f"({_common.ENV_ACCEPT_KEK_VERSIONS} / --accept-kek-versions): either it was not "
+            "re-wrapped after the rotation, or an old blob was written back (a replay) - check "
+            "the audit log before accepting that version again"
+        )
     if version <= keys.version:
         return None  # not a newer version: the uniform integrity message stands
     return (
@@ -320,14 +337,27 @@ def cmd_teardown(args: argparse.Namespace) -> int:
 
 
 def cmd_rewrap(args: argparse.Namespace) -> int:
+    """Every credential is attempted; failures are named per service and make the exit
+    non-zero (the first failure's code), after the others were re-wrapped."""
     if _common.flag(args, "all_wallets") or getattr(args, "shard", None):
         from .copy import cmd_rewrap_fleet
 
         return cmd_rewrap_fleet(args)
+    from ..store import RewrapIncomplete
+
     with _common.open_store(args) as store:
-        changed = store.rewrap()
+        report = store.rewrap_report()
+        changed = len(report.rewrapped)
         if _common.flag(args, "json"):
-            _common.print_json({"rewrapped": changed, "wallet": store.wallet})
-        else:
+            doc: dict[str, object] = {"rewrapped": changed, "wallet": store.wallet}
+            if report.failed:
+                doc["failed"] = {
+                    service: {"error": type(exc).__name__, "message": str(exc)}
+                    for service, exc in report.failed
+                }
+            _common.print_json(doc)
+        elif not report.failed:
             _common.notice(f"re-wrapped {changed} credential(s) of {store.wallet}")
+        if report.failed:
+            raise RewrapIncomplete(report)
     return 0

@@ -138,10 +138,10 @@ def _config_checks(cl: Checklist, args: argparse.Namespace) -> dict[str, Any] | 
     from .. import config
     from ..errors import ConfigurationError
 
-    path = config.config_path(args)
+    path = config.config_path(vars(args))
     try:
-        profile, _ = config.profile_values(args)
-        resolved = config.resolve(args)
+        profile, _ = config.profile_values(vars(args))
+        resolved = config.resolve(vars(args))
     except ConfigurationError as exc:
         cl.add(
             "config file", FAIL, str(exc), f"fix {path} or select another profile with --profile"
@@ -149,7 +149,35 @@ def _config_checks(cl: Checklist, args: argparse.Namespace) -> dict[str, Any] | 
         return None
     where = f"{path}" if path.exists() else f"{path} (not present, defaults apply)"
     cl.add("config file", OK, f"{where}; profile {profile}")
+    _config_mode_check(cl, path)
     return resolved
+
+
+def _config_mode_check(cl: Checklist, path: Any) -> None:
+    """A config file holding a secret (``legacy_token``, ``signer_token``) must be 0600: the
+    same rule the root secret follows. ``config set`` writes it so; an editor or a copy may
+    not have."""
+    import stat
+
+    from .. import config
+
+    try:
+        st = path.stat()
+        doc = config.load(path)
+    except Exception:  # a missing or unreadable file was reported by the check above
+        return
+    secret_keys = {k.name for k in config.KEYS if k.secret}
+    held = sorted(
+        {key for table in doc.get("profiles", {}).values() for key in table if key in secret_keys}
+    )
+    mode = stat.S_IMODE(st.st_mode)
+    if held and mode & 0o077:
+        cl.add(
+            "config file mode",
+            FAIL,
+            f"{path} holds {', '.join(held)} and is mode {mode:04o} (readable by others)",
+            f"chmod 600 {path}; rotate the token(s) if others could have read them",
+        )
 
 
 def _legacy_probe(
@@ -169,7 +197,13 @@ def _legacy_probe(
     if not wallet:
         cl.add(name, SKIP, f"{url}: needs a wallet to probe", "pass --wallet")
         return
-    client = LegacyClient(url, token=token, timeout=timeout, retries=0)
+    from ..errors import PortableCredsError
+
+    try:
+        client = LegacyClient(url, token=token, timeout=timeout, retries=0)
+    except PortableCredsError as exc:
+        cl.add(name, FAIL, str(exc), "use an https:// URL (plain http only on loopback)")
+        return
     probe = client.probe(wallet)
     if probe.server_time is not None:
         cl.server_times.append((url, probe.server_time, probe.local_time))
@@ -201,10 +235,17 @@ def _signer_probe(
     import urllib.error
     import urllib.request
 
+    from ..errors import PortableCredsError
+    from ..httpclient import build_opener, check_service_url
     from ..upstream import actor_omni_hex
 
     if not (omni or wallet):
         cl.add("signer", SKIP, f"{url}: needs a wallet or omni account to probe", "pass --wallet")
+        return
+    try:
+        check_service_url(url, what="signer URL", hint=" (AGENTKEYS_SIGNER_URL)")
+    except PortableCredsError as exc:
+        cl.add("signer", FAIL, str(exc), "set AGENTKEYS_SIGNER_URL to https://... (or loopback)")
         return
     body = json.dumps({"omni_account": omni or actor_omni_hex(str(wallet))}).encode()
     headers = {"Content-Type": "application/json"}
@@ -213,7 +254,7 @@ def _signer_probe(
     req = urllib.request.Request(  # noqa: S310 - http(s) URL from the settings
         url.rstrip("/") + "/dev/derive-address", data=body, headers=headers, method="POST"
     )
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    opener = build_opener(url)  # the bearer token never follows a cross-origin redirect
     now = time.time()
     try:
         with opener.open(req, timeout=timeout) as resp:
@@ -222,6 +263,9 @@ def _signer_probe(
         status = 200
     except urllib.error.HTTPError as exc:
         status, date, doc = exc.code, exc.headers.get("Date"), {}
+    except PortableCredsError as exc:  # a refused redirect
+        cl.add("signer", FAIL, str(exc), "point AGENTKEYS_SIGNER_URL at the signer itself")
+        return
     except (urllib.error.URLError, OSError, ValueError) as exc:
         cl.add(
             "signer",
@@ -301,7 +345,7 @@ def _drift_check(cl: Checklist, args: argparse.Namespace, backend: str | None) -
     from ..errors import PortableCredsError
     from ..registry import load_driver_class, scheme_of
 
-    admin_args = setting("admin_verify", args)
+    admin_args = setting("admin_verify", vars(args))
     if not admin_args:
         cl.add(
             "policy drift",
@@ -327,6 +371,11 @@ def _drift_check(cl: Checklist, args: argparse.Namespace, backend: str | None) -
             code = int(admin_main([*shlex.split(admin_args), "verify"]))
     except PortableCredsError as exc:
         code, err = exc.exit_code, io.StringIO(str(exc))
+    except SystemExit as exc:  # the provisioner's argparse refused admin_verify (or --help)
+        code = exc.code if isinstance(exc.code, int) else 2
+        if code == 0:
+            code = 2  # '--help' printed usage and verified nothing
+            err = io.StringIO("admin_verify printed help instead of running verify")
     except ValueError as exc:  # shlex: unbalanced quotes
         code, err = 2, io.StringIO(f"admin_verify cannot be parsed: {exc}")
     warnings = [ln for ln in out.getvalue().splitlines() if ln.startswith("WARNING: ")]
@@ -354,11 +403,35 @@ def _drift_check(cl: Checklist, args: argparse.Namespace, backend: str | None) -
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
+    """Every check, then the report; whatever a check raises becomes a FAIL line, so doctor
+    never exits without saying why."""
+    _common.scope_request(args)  # a half-given --scope/--read-only is a usage error, up front
+    cl = Checklist()
+    try:
+        _run_checks(cl, args)
+    except Exception as exc:
+        # Only the type (and an OSError's reason): an unexpected exception's text could carry
+        # anything, and doctor's output is meant to be pasted into tickets.
+        what = type(exc).__name__
+        if isinstance(exc, OSError) and exc.strerror:
+            what += f" ({exc.strerror})"
+        cl.add(
+            "doctor",
+            FAIL,
+            f"a check stopped with an unexpected {what}; the checks below it did not run",
+            "rerun with --debug for a traceback and report it",
+        )
+        if getattr(args, "debug", False):
+            import traceback
+
+            traceback.print_exc()
+    return _report(cl, args)
+
+
+def _run_checks(cl: Checklist, args: argparse.Namespace) -> None:
     from .. import paths
     from ..errors import PortableCredsError
 
-    _common.scope_request(args)  # a half-given --scope/--read-only is a usage error, up front
-    cl = Checklist()
     timeout = float(getattr(args, "timeout", 5.0))
     resolved = _config_checks(cl, args)
     settings = None
@@ -439,7 +512,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
             try:
                 # The object store alone: reachability, credentials, STS exchange - without
                 # touching the key source (doctor must not create a root secret).
-                from ..names import credentials_prefix
+                from ..names import credentials_prefix, service_from_key
                 from ..registry import open_object_store
 
                 options: dict[str, Any] = {}
@@ -448,8 +521,15 @@ def cmd_doctor(args: argparse.Namespace) -> int:
                 if scheme in ("http", "https") and resolved["legacy_token"].value:
                     options["token"] = resolved["legacy_token"].value
                 with open_object_store(backend, wallet=wallet, **options) as objects:
-                    count = sum(
-                        1 for _ in objects.list(credentials_prefix(wallet, settings.prefix))
+                    # What 'list' counts: valid credential names only (not temp files, not
+                    # objects whose names portable-creds would never write).
+                    count = len(
+                        {
+                            service
+                            for info in objects.list(credentials_prefix(wallet, settings.prefix))
+                            if (service := service_from_key(info.key, wallet, settings.prefix))
+                            is not None
+                        }
                     )
                     backend_id = objects.backend_id
                     scoped_credentials = str(objects.capabilities.scoped_credentials)
@@ -574,6 +654,8 @@ def cmd_doctor(args: argparse.Namespace) -> int:
         cl.add("clock skew", SKIP, "no endpoint reported its time", "")
     _drift_check(cl, args, settings.backend if settings is not None else None)
 
+
+def _report(cl: Checklist, args: argparse.Namespace) -> int:
     if _common.flag(args, "json"):
         doc: dict[str, Any] = {"ok": not cl.failed, "checks": cl.checks}
         if cl.scoped_credentials is not None:

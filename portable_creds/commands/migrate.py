@@ -125,7 +125,7 @@ def _source(args: argparse.Namespace, settings: Any, backup_dir: Path) -> Any:
     from ..errors import ConfigurationError
     from ..migrate import LegacySource, UpstreamSource
 
-    resolved = config.resolve(args)
+    resolved = config.resolve(vars(args))
     if args.from_legacy is not None:
         from ..legacy import LegacyClient
 

@@ -119,7 +119,8 @@ def test_migrate_json(wallet_cli: Cli) -> None:
 def test_errors_stay_on_stderr_with_json(wallet_cli: Cli) -> None:
     proc = wallet_cli.run("get", "missing", "--json")
     assert proc.returncode == 3 and proc.stdout == b""
-    assert proc.stderr.decode().startswith("portable-creds: error: ")
+    error = json.loads(proc.stderr)  # under --json, one JSON object (tests/cli/test_polish.py)
+    assert error["exit_name"] == "not-found" and "'missing'" in error["error"]
 
 
 def test_run_has_no_output_of_its_own(wallet_cli: Cli) -> None:

@@ -27,7 +27,8 @@ def legacy() -> Iterator[LegacyServer]:
 def _profile(cli: Cli, name: str, url: str, token: str | None) -> None:
     cli.ok("config", "set", "backend", url, "--profile", name)
     if token is not None:
-        cli.ok("config", "set", "legacy_token", token, "--profile", name)
+        # secrets are read from stdin, never argv
+        cli.ok("config", "set", "legacy_token", "--profile", name, input=token.encode() + b"\n")
 
 
 def test_token_from_the_profile_is_used(wallet_cli: Cli, legacy: LegacyServer) -> None:

@@ -78,7 +78,7 @@ _UNBOUND = envelope.Context(wallet="", service="", storage_key="")
 class UnboundStore(CredentialStore):
     """Seals and opens with an empty context: the blob is not bound to where it lives."""
 
-    def seal(self, service: str, secret: bytes | str) -> bytes:
+    def seal(self, service: str, secret: bytes | str, *, allow_empty: bool = False) -> bytes:
         service = names.validate_service(service)
         data = secret.encode() if isinstance(secret, str) else bytes(secret)
         kek = self.keys.current_kek(self.wallet, service)

@@ -107,7 +107,9 @@ def test_config_set_show_and_precedence(env: dict[str, str], tmp_path: Path) -> 
     )
     assert (
         run_cli(
-            ["config", "set", "legacy_token", "super-secret-token-value", "--profile", "work"], env
+            ["config", "set", "legacy_token", "--profile", "work"],
+            env,
+            input=b"super-secret-token-value",
         ).returncode
         == 0
     )

@@ -114,10 +114,30 @@ class FixedKeySource(KeySource):
 
 
 def header_fields(blob: bytes) -> dict[str, tuple[int, int]]:
-    """(offset, length) of every field of an envelope v1 blob (docs/format.md)."""
+    """(offset, length) of every field of an envelope v1 blob (docs/format.md).
+
+    Suite 0x0002 (a KMS-wrapped key) has no wrap nonce: its ``wrap-nonce`` entry is the
+    2-byte wrapped-key length in the same place, and ``wrapped-dek`` is the KMS ciphertext.
+    """
     header = envelope.parse_header(blob)
     n = len(header.kek_id)
     length = header.payload_len
+    if header.suite == envelope.SUITE_CUSTODIAN_WRAP:
+        t = 9 + n + len(header.wrapped_dek)
+        return {
+            "magic": (0, 3),
+            "version": (3, 1),
+            "suite": (4, 2),
+            "kek-id-length": (6, 1),
+            "kek-id": (7, n),
+            "wrap-nonce": (7 + n, 2),
+            "wrapped-dek": (9 + n, t - 9 - n),
+            "commitment": (t, 32),
+            "payload-nonce": (t + 32, 12),
+            "payload-length": (t + 44, 4),
+            "ciphertext": (t + 48, length),
+            "tag": (t + 48 + length, 16),
+        }
     return {
         "magic": (0, 3),
         "version": (3, 1),

@@ -3,6 +3,10 @@
 * ``moto``: storage semantics only. moto evaluates no IAM and accepts any token, so tenant
   stores use static keys and declare neither federation nor server-side isolation; the
   isolation-storage and credentials groups skip there, by design.
+* ``moto-kms``: the same as ``moto`` with custody in (moto's) AWS KMS: every tenant store
+  seals with ``AwsKmsKeySource`` (envelope suite 0x0002), so vectors, roundtrip,
+  isolation-crypto and integrity run with KMS-wrapped data keys and moto's encryption-context
+  binding. moto evaluates no key policy.
 * ``rgw``: everything. A local Ceph RGW and OIDC issuer are started, the provisioner applies the
   default RGW deployment (``role-per-tenant``) for the run's prefix and onboards each tenant
   (one role per wallet and prefix), and tenant stores are
@@ -19,7 +23,14 @@ import secrets
 from typing import Any, ClassVar
 
 import attrs
-from portable_creds_conformance.harness import BadTokenKind, Harness
+
+try:
+    from portable_creds_conformance.harness import BadTokenKind, Harness
+except ImportError as exc:  # an optional dependency: say which extra brings it
+    raise ImportError(
+        "portable_creds_aws.conformance_harness needs the conformance suite: "
+        "pip install 'portable-creds-aws[conformance]'"
+    ) from exc
 
 from portable_creds.driver import ObjectStore, StoreTarget
 from portable_creds.store import CredentialStore
@@ -32,7 +43,11 @@ REGION = "us-east-1"
 
 class S3Harness(Harness):
     driver = "s3"
-    targets: ClassVar[tuple[str, ...]] = ("moto", "rgw")
+    targets: ClassVar[tuple[str, ...]] = ("moto", "moto-kms", "rgw")
+
+    @property
+    def _moto(self) -> bool:
+        return self.target in ("moto", "moto-kms")
 
     @classmethod
     def unavailable_reason(cls, target: str) -> str | None:
@@ -42,18 +57,21 @@ class S3Harness(Harness):
             missing = missing_binaries()
             if missing:
                 return f"Ceph binaries missing ({', '.join(missing)}): {INSTALL_HINT}"
-        if target == "moto":
+        if target in ("moto", "moto-kms"):
             try:
                 import moto.server  # noqa: F401
             except ImportError:
-                return "moto[server] is not installed: pip install -e 'drivers/aws[dev]'"
+                return (
+                    "moto[server] is not installed: "
+                    "pip install 'portable-creds-aws[conformance]'"
+                )
         return None
 
     # ------------------------------------------------------------------ lifecycle
     def setup(self) -> None:
         self._stop: list[Any] = []
         self._onboarded: set[tuple[str, str]] = set()
-        if self.target == "moto":
+        if self._moto:
             self._setup_moto()
         else:
             self._setup_rgw()
@@ -82,6 +100,20 @@ class S3Harness(Harness):
             aws_access_key_id="testing",
             aws_secret_access_key="testing",
         ).create_bucket(Bucket=self._bucket)
+        if self.target == "moto-kms":
+            self._setup_kms()
+
+    def _setup_kms(self) -> None:
+        from .clients import static_credentials
+        from .kms import AwsKmsKeySource, kms_client
+        from .settings import parse_settings
+
+        settings = parse_settings(
+            StoreTarget(url=self._admin_url(), wallet=None, options=self._admin_keys)
+        )
+        client = kms_client(settings, static_credentials(settings))
+        arn = client.create_key(Description="portable-creds conformance")["KeyMetadata"]["Arn"]
+        self.keys = AwsKmsKeySource(str(arn), client)
 
     def _setup_rgw(self) -> None:
         from .admin.policies import Deployment
@@ -136,7 +168,7 @@ class S3Harness(Harness):
         return f"s3://{self._bucket}?region={REGION}&endpoint={self._endpoint}"
 
     def url(self, prefix: str | None = None) -> str:
-        if self.target == "moto":
+        if self._moto:
             return self._admin_url()
         d = self._deployment_for(prefix or self.context.prefix)
         return f"{self._admin_url()}&role_arn={d.role_arn}"
@@ -147,7 +179,7 @@ class S3Harness(Harness):
         import portable_creds
 
         options: dict[str, Any] = {}
-        if self.target == "moto":
+        if self._moto:
             options = {**self._admin_keys, "allow_static_tenant": True}
         return portable_creds.open_store(
             self.url(prefix),
@@ -161,7 +193,7 @@ class S3Harness(Harness):
         )
 
     def open_store(self, wallet: str, *, prefix: str) -> CredentialStore:
-        if self.target == "moto":
+        if self._moto:
             return self._open(wallet, prefix, None)
         w = wallet.lower()
         if (w, prefix) not in self._onboarded:

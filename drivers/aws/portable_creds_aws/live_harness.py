@@ -164,7 +164,14 @@ def _empty_bucket(s3: Any, bucket: str) -> int:
             for v in [*page.get("Versions", []), *page.get("DeleteMarkers", [])]
         ]
         for i in range(0, len(items), 1000):
-            s3.delete_objects(Bucket=bucket, Delete={"Objects": items[i : i + 1000]})
+            resp = s3.delete_objects(Bucket=bucket, Delete={"Objects": items[i : i + 1000]})
+            errors = resp.get("Errors", [])
+            if errors:  # a partial failure is reported, not hidden until DeleteBucket refuses
+                first = errors[0]
+                raise RuntimeError(
+                    f"could not delete {len(errors)} object(s) in {bucket}, e.g. "
+                    f"{first.get('Key')!r}: {first.get('Code')} {first.get('Message', '')}"
+                )
             count += len(items[i : i + 1000])
     return count
 
@@ -385,11 +392,16 @@ class LiveS3Harness(S3Harness):
                     raise
                 time.sleep(2)
 
+    def _deployment_for(self, prefix: str) -> Any:
+        """The run's one shared role (``per-tenant``) for every prefix: unlike the offline
+        ``rgw`` target, a live run creates exactly the role its state file names."""
+        return attrs.evolve(self._deployment, prefix=prefix)
+
     def _provisioner(self, prefix: str) -> Any:
         from .admin.provisioner import Provisioner
 
         return Provisioner(
-            attrs.evolve(self._deployment, prefix=prefix),
+            self._deployment_for(prefix),
             iam=self._iam,
             s3=self._s3,
             region=self._env.region,

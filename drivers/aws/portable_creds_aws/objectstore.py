@@ -34,6 +34,7 @@ from portable_creds.errors import (
     PortableCredsError,
     TransientError,
 )
+from portable_creds.keys import KeySource
 from portable_creds.local import tenant_may_access, tenant_may_list
 
 from .clients import s3_client
@@ -429,6 +430,15 @@ class S3ObjectStore(ObjectStore):
             scope=KeyScope(frozenset(wanted), read_only),
             parent=self if self.scope is None else self._parent,
         )
+
+    def configured_key_source(self) -> KeySource | None:
+        """``kms_key=...``: AWS KMS signing as this store's identity (the tenant's session)."""
+        from .clients import static_credentials
+        from .kms import key_source_for
+
+        if self.provider is not None:
+            return key_source_for(self.settings, self.provider.botocore_credentials)
+        return key_source_for(self.settings, static_credentials(self.settings))
 
     def exported_credentials(self) -> dict[str, str]:
         """The current (refreshed) session as the AWS SDKs' standard environment variables.

@@ -20,9 +20,12 @@ from urllib.parse import parse_qsl, urlsplit
 
 import attrs
 
-from portable_creds.driver import StoreTarget, TokenSource
+from portable_creds.driver import StoreTarget
 from portable_creds.errors import ConfigurationError
+from portable_creds.httpclient import reject_userinfo
 from portable_creds.params import float_param, int_param
+
+from .kms_settings import KMS_PARAMS, KmsSettings, parse_kms_settings
 
 Addressing = Literal["path", "virtual", "auto"]
 
@@ -53,6 +56,7 @@ KNOWN_PARAMS = frozenset(
         "etag",
         "session_name",
     }
+    | KMS_PARAMS
 )
 DEFAULT_REGION = "us-east-1"
 DEFAULT_DURATION = 3600
@@ -86,6 +90,8 @@ class S3Settings:
     """(advisory, mandatory) seconds before expiry; ``None`` scales them to ``duration``."""
     role_arn_source: str = "role_arn"
     """Where ``role_arn`` came from (the URL parameter or ``AWS_ROLE_ARN``), for messages."""
+    kms: KmsSettings | None = None
+    """``kms_key=...``: custody of the data keys in AWS KMS (kms_settings.py)."""
 
     @property
     def federated(self) -> bool:
@@ -105,6 +111,7 @@ class S3Settings:
 def _endpoint(raw: str | None, name: str) -> str | None:
     if not raw:
         return None
+    reject_userinfo(raw, f"s3:// parameter {name}")
     parts = urlsplit(raw)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise ConfigurationError(
@@ -218,6 +225,7 @@ def parse_settings(target: StoreTarget) -> S3Settings:
         time_fetcher=fetcher if callable(fetcher) else None,
         refresh_windows=windows,
         role_arn_source=role_source,
+        kms=parse_kms_settings(params, _endpoint(params.get("kms_endpoint"), "kms_endpoint")),
     )
 
 
@@ -281,10 +289,3 @@ def _opt_str(options: Mapping[str, Any], name: str) -> str | None:
     if not isinstance(value, str) or not value:
         raise ConfigurationError(f"option {name} must be a non-empty string")
     return value
-
-
-def token_source_from(target: StoreTarget, settings: S3Settings) -> TokenSource | None:
-    """Imported lazily by the driver to keep this module free of network code."""
-    from .tokens import select_token_source
-
-    return select_token_source(target.token, settings)

@@ -7,4 +7,5 @@ Importing this package imports nothing heavy; the SDKs load when a store is open
 from __future__ import annotations
 
 __all__ = ["__version__"]
+#: The distribution's version; pyproject.toml reads it from here (the one place it is written).
 __version__ = "0.1.0"

@@ -11,7 +11,6 @@ import argparse
 import base64
 import json
 import sys
-import urllib.request
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Sequence
 from typing import Any, TextIO, TypeVar
@@ -22,6 +21,7 @@ from qcloud_cos.cos_exception import CosClientError, CosServiceError
 
 from portable_creds.driver import StoreTarget
 from portable_creds.errors import ConfigurationError, NotFound, PortableCredsError
+from portable_creds.httpclient import check_service_url, open_url
 from portable_creds.names import tenant_prefix, validate_wallet
 
 from . import policies
@@ -516,7 +516,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--log-bucket", help="bucket receiving access logs")
     p.add_argument("--log-prefix", help="prefix for access logs")
-    p.add_argument("--expire-days", type=int, help="lifecycle: expire credentials after N days")
+    # --lifecycle-days: the spelling `admin s3` uses for the same rule; --expire-days still works.
+    p.add_argument("--lifecycle-days", "--expire-days", dest="expire_days", type=int,
+                   help="lifecycle: expire credentials after N days")
     p.add_argument("--allowed-cidr", action="append", help="bucket policy: deny other source IPs")
     p.add_argument(
         "--no-require-tls",
@@ -549,8 +551,10 @@ def _load_jwks(jwks_file: str | None, jwks_url: str | None) -> dict[str, Any]:
             with open(jwks_file, encoding="utf-8") as fh:
                 data = json.load(fh)
         elif jwks_url:
-            with urllib.request.urlopen(jwks_url, timeout=10) as resp:  # noqa: S310
-                data = json.loads(resp.read())
+            check_service_url(jwks_url, what="--jwks-url")
+            # Never follows https -> http: a downgraded JWKS would trust an attacker's key.
+            with open_url(jwks_url, timeout=10) as resp:
+                data = json.loads(resp.read(1 << 20))
         else:
             raise ConfigurationError("give the issuer's JWKS with --jwks-file or --jwks-url")
     except (OSError, ValueError) as exc:

@@ -13,7 +13,13 @@ import time
 from collections.abc import Callable
 from typing import ClassVar
 
-from portable_creds_conformance.harness import BadTokenKind, Harness
+try:
+    from portable_creds_conformance.harness import BadTokenKind, Harness
+except ImportError as exc:  # an optional dependency: say which extra brings it
+    raise ImportError(
+        "portable_creds_tencent.conformance_harness needs the conformance suite: "
+        "pip install 'portable-creds-tencent[conformance]'"
+    ) from exc
 
 from portable_creds.driver import ObjectStore, StoreTarget
 from portable_creds.scoped import ClientScopedStore

@@ -13,7 +13,6 @@ import base64
 import datetime as dt
 import hashlib
 import http.client
-import random
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -43,6 +42,7 @@ from portable_creds.errors import (
     RemoteUnavailable,
     TransientError,
 )
+from portable_creds.retry import RetryPolicy
 
 from . import sdklog
 from .errors import cos_error, tencent_code
@@ -191,8 +191,7 @@ class CosObjectStore(ObjectStore):
     def _call(
         self, operation: str, key: str, fn: Callable[[], T], *, conditional: bool = False
     ) -> T:
-        started = time.monotonic()
-        attempt = 0
+        budget = RetryPolicy(self.settings.retries, max_elapsed=self.settings.max_elapsed).start()
         refreshed = False
         while True:
             self._refresh()
@@ -215,12 +214,11 @@ class CosObjectStore(ObjectStore):
                 continue
             if not isinstance(err, TransientError):
                 raise err
-            attempt += 1
-            delay = min(1.0, 0.05 * 2**attempt) * (0.5 + random.random() / 2)
-            elapsed = time.monotonic() - started
-            if attempt > self.settings.retries or elapsed + delay > self.settings.max_elapsed:
+            delay = budget.next_delay()
+            if delay is None:
                 raise RemoteUnavailable(
-                    f"{err.message}; gave up after {attempt} attempts in {elapsed:.1f}s",
+                    f"{err.message}; gave up after {budget.attempts} attempts in "
+                    f"{budget.elapsed():.1f}s",
                     request_id=err.request_id,
                 ) from err
             self._sleep(delay)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from portable_creds.driver import CredentialsProvider, Driver, StoreTarget
 from portable_creds.errors import ConfigurationError
@@ -11,56 +11,16 @@ from portable_creds.names import validate_wallet
 
 from .cos_store import CosObjectStore
 from .federation import (
-    JwksSource,
     StaticProvider,
-    TokenVendor,
     VendedProvider,
     Vendor,
     WebIdentityProvider,
 )
-from .policies import BucketRef
 from .settings import CosSettings, parse_settings, static_keys
-from .tcapi import TcApi
 from .tokens import HOW_TO_PROVIDE, select_token_source
+from .vendor_factory import build_vendor, sts_client
 
-
-def sts_client(settings: CosSettings, keys: Any = None) -> TcApi:
-    return TcApi(
-        "sts",
-        settings.region,
-        keys,
-        endpoint=settings.api_endpoint,
-        scheme=settings.api_scheme,
-        timeout=settings.timeout,
-        retries=settings.retries,
-        max_elapsed=settings.max_elapsed,
-    )
-
-
-def build_vendor(settings: CosSettings, options: dict[str, Any]) -> TokenVendor:
-    """A ``TokenVendor`` from URL options plus the vendor's key (options or environment).
-
-    Only for the trusted process that owns the vendor key; see ``federation`` for why.
-    """
-    if not settings.issuer or not settings.audience:
-        raise ConfigurationError("token-vendor mode needs issuer= and audience= options")
-    jwks = options.get("jwks")
-    if jwks is None and settings.jwks_url is None:
-        raise ConfigurationError("token-vendor mode needs jwks_url= (or a jwks= option)")
-    keys = static_keys(options, what="the token vendor")
-    return TokenVendor(
-        sts_client(settings, keys),
-        role_arn=settings.role_arn_prefix + settings.vendor_role,
-        bucket=BucketRef(settings.bucket, settings.appid, settings.region),
-        prefix=settings.prefix,
-        issuer=settings.issuer,
-        audience=settings.audience,
-        jwks=JwksSource(jwks, settings.jwks_url),
-        wallet_claim=settings.wallet_claim,
-        duration=settings.duration,
-        clock=options.get("clock") or time.time,
-        session_tags=settings.session_tags,
-    )
+__all__ = ["CosDriver", "build_vendor", "sts_client"]
 
 
 class CosDriver(Driver):

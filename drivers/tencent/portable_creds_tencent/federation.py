@@ -15,11 +15,9 @@ from __future__ import annotations
 
 import abc
 import datetime as dt
-import json
 import re
 import threading
 import time
-import urllib.request
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -33,6 +31,7 @@ from portable_creds.errors import (
     InvalidToken,
     TransientError,
 )
+from portable_creds.httpclient import check_service_url
 from portable_creds.names import tenant_prefix, validate_wallet
 
 from .policies import (
@@ -143,43 +142,57 @@ class WebIdentityProvider(RefreshingProvider):
 
 
 class JwksSource:
-    """The issuer's signing keys: a fixed JWKS, or fetched from a URL (refetched on unknown kid)."""
+    """The issuer's signing keys: a fixed JWKS, or fetched from a URL by ``jwt.PyJWKClient``.
+
+    The client caches the set for ``lifespan`` seconds and refetches on an unknown ``kid`` (a
+    rotated key) at most once per ``cooldown`` seconds, so tokens with made-up kids cannot make
+    the vendor hammer the issuer.
+    """
 
     def __init__(
-        self, jwks: Mapping[str, Any] | None = None, url: str | None = None, timeout: float = 5.0
+        self,
+        jwks: Mapping[str, Any] | None = None,
+        url: str | None = None,
+        timeout: float = 5.0,
+        *,
+        lifespan: float = 300.0,
+        cooldown: float = 30.0,
     ) -> None:
         if jwks is None and url is None:
             raise ConfigurationError("the token vendor needs the issuer's JWKS or jwks_url")
-        if url is not None and not url.startswith(
-            ("https://", "http://127.0.0.1", "http://localhost")
-        ):
-            raise ConfigurationError("jwks_url must be https (plain http only for loopback tests)")
+        if url is not None:
+            check_service_url(url, what="jwks_url")  # https off loopback, no user:password@
         self._jwks = dict(jwks) if jwks is not None else None
         self._url = url
-        self._timeout = timeout
-        self._lock = threading.Lock()
+        self._client = (
+            jwt.PyJWKClient(url, timeout=timeout, lifespan=lifespan, cooldown_duration=cooldown)
+            if jwks is None and url is not None
+            else None
+        )
 
-    def _fetch(self) -> dict[str, Any]:
-        assert self._url is not None
+    def _fetched_keys(self, kid: str | None) -> list[Any]:
+        assert self._client is not None
         try:
-            with urllib.request.urlopen(self._url, timeout=self._timeout) as resp:  # noqa: S310
-                data = json.loads(resp.read())
-        except (OSError, ValueError) as exc:
+            jwk_set = self._client.get_jwk_set()
+            found = [k for k in jwk_set.keys if kid is None or k.key_id == kid]
+            if not found and kid is not None:
+                try:  # a rotated key: one refetch (rate-limited by the cooldown)
+                    found = [self._client.get_signing_key(kid)]
+                except jwt.PyJWKClientConnectionError:
+                    raise
+                except jwt.PyJWKClientError:
+                    found = []
+        except (jwt.PyJWKClientError, jwt.PyJWKSetError) as exc:
             raise TransientError(
-                f"could not fetch the issuer's JWKS from {self._url}: {exc}"
+                f"could not fetch a usable JWKS from {self._url}: {exc}"
             ) from None
-        if not isinstance(data, dict) or not isinstance(data.get("keys"), list):
-            raise TransientError(f"{self._url} did not return a JWKS")
-        return data
+        return [k.key for k in found]
 
     def key_for(self, kid: str | None, alg: str) -> list[Any]:
-        with self._lock:
-            if self._jwks is None:
-                self._jwks = self._fetch()
-            keys = [k for k in self._jwks["keys"] if kid is None or k.get("kid") == kid]
-            if not keys and self._url is not None:
-                self._jwks = self._fetch()
-                keys = [k for k in self._jwks["keys"] if kid is None or k.get("kid") == kid]
+        if self._client is not None:
+            return self._fetched_keys(kid)
+        assert self._jwks is not None
+        keys = [k for k in self._jwks.get("keys", []) if kid is None or k.get("kid") == kid]
         out = []
         for jwk in keys:
             try:

@@ -24,7 +24,13 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
-from portable_creds_conformance.harness import BadTokenKind
+try:
+    from portable_creds_conformance.harness import BadTokenKind
+except ImportError as exc:  # an optional dependency: say which extra brings it
+    raise ImportError(
+        "portable_creds_tencent.live_harness needs the conformance suite: "
+        "pip install 'portable-creds-tencent[conformance]'"
+    ) from exc
 
 from portable_creds.driver import StoreTarget
 from portable_creds.errors import ConfigurationError, NotFound, PortableCredsError

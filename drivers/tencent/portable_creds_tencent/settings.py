@@ -12,6 +12,7 @@ import attrs
 
 from portable_creds.driver import StoreTarget
 from portable_creds.errors import ConfigurationError
+from portable_creds.httpclient import is_loopback
 from portable_creds.names import validate_prefix
 from portable_creds.params import bool_param, int_param
 
@@ -81,6 +82,48 @@ class CosSettings:
 SECRET_PARAMS = frozenset({"secret_key", "session_token", "session_jwt", "token"})
 """Accepted only as ``open_store`` keyword options: URLs end up in logs and shell history."""
 
+KNOWN_PARAMS = frozenset(
+    {
+        "region",
+        "mode",
+        "owner_uin",
+        "provider",
+        "role_prefix",
+        "vendor_role",
+        "scheme",
+        "ip",
+        "port",
+        "sts_endpoint",
+        "sts_scheme",
+        "duration",
+        "refresh_margin",
+        "retries",
+        "timeout",
+        "create_only",
+        "if_match",
+        "issuer",
+        "audience",
+        "jwks_url",
+        "vendor_url",
+        "wallet_claim",
+        "page_size",
+        "prefix",
+        "token_file",
+        "broker_url",
+        "broker_ttl",
+        "session_jwt_file",
+        "session_tags",
+    }
+)
+"""Every ``cos://`` URL parameter; anything else is a typo that would otherwise be ignored."""
+
+
+def _host_of(endpoint: str) -> str:
+    """The host of ``host``, ``host:port`` or ``[v6]:port``."""
+    if endpoint.startswith("["):
+        return endpoint[1:].partition("]")[0]
+    return endpoint.rpartition(":")[0] if endpoint.count(":") == 1 else endpoint
+
 
 def parse_settings(target: StoreTarget) -> CosSettings:
     """Validate the URL; errors say which option to fix."""
@@ -89,6 +132,12 @@ def parse_settings(target: StoreTarget) -> CosSettings:
         raise ConfigurationError(
             f"cos:// URL carries secret parameter(s) {', '.join(leaked)}: pass them as keyword "
             "options instead (URLs end up in logs and shell history), or use token_file=PATH"
+        )
+    unknown = sorted(dict(parse_qsl(urlsplit(target.url).query)).keys() - KNOWN_PARAMS)
+    if unknown:
+        raise ConfigurationError(
+            f"unknown cos:// parameter(s) {', '.join(unknown)}; "
+            f"known: {', '.join(sorted(KNOWN_PARAMS))}"
         )
     params = target.params
     bucket = target.location.strip("/")
@@ -122,6 +171,21 @@ def parse_settings(target: StoreTarget) -> CosSettings:
     ip = params.get("ip") or None
     port = int_param(params, "port", 0, 1, 65535, scheme="cos") if params.get("port") else None
     api_endpoint = params.get("sts_endpoint") or (f"{ip}:{port}" if ip and port else None)
+    # Plain http only to a loopback endpoint (the local double): to anything else the
+    # request signatures, session tokens and sealed blobs would cross the network in clear.
+    if scheme == "http" and not (ip and is_loopback(ip)):
+        raise ConfigurationError(
+            "cos:// scheme=http is only allowed with a loopback ip= (a local test double); "
+            "use scheme=https (the default)"
+        )
+    api_scheme = params.get("sts_scheme") or scheme
+    if api_scheme not in ("http", "https"):
+        raise ConfigurationError("cos:// sts_scheme must be http or https")
+    if api_scheme == "http" and not (api_endpoint and is_loopback(_host_of(api_endpoint))):
+        raise ConfigurationError(
+            "cos:// sts_scheme=http is only allowed with a loopback sts_endpoint/ip= "
+            "(a local test double); use https"
+        )
     create_only = params.get("create_only") or "forbid-overwrite"
     if create_only not in ("forbid-overwrite", "if-none-match"):
         raise ConfigurationError("cos:// create_only must be forbid-overwrite or if-none-match")
@@ -140,7 +204,7 @@ def parse_settings(target: StoreTarget) -> CosSettings:
         ip=ip,
         port=port,
         api_endpoint=api_endpoint,
-        api_scheme=params.get("sts_scheme") or scheme,
+        api_scheme=api_scheme,
         duration=int_param(params, "duration", 3600, 60, 43200, scheme="cos"),
         refresh_margin=int_param(params, "refresh_margin", 300, 0, 43200, scheme="cos"),
         retries=int_param(params, "retries", 3, 0, 10, scheme="cos"),

@@ -8,7 +8,6 @@ So every response is checked here, and retries are explicit and bounded.
 from __future__ import annotations
 
 import contextlib
-import random
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -22,6 +21,7 @@ from tencentcloud.common.profile.client_profile import ClientProfile
 from tencentcloud.common.profile.http_profile import HttpProfile
 
 from portable_creds.errors import PortableCredsError, RemoteUnavailable, TransientError
+from portable_creds.retry import RetryPolicy
 
 from . import sdklog
 from .errors import api_error
@@ -107,21 +107,16 @@ class TcApi:
     def call(self, action: str, params: dict[str, Any]) -> dict[str, Any]:
         """The ``Response`` object of ``action``; typed errors after bounded retries."""
         options = None if self.signed else {"SkipSign": True}
-        started = time.monotonic()
-        attempt = 0
+        budget = RetryPolicy(self._retries, max_elapsed=self._max_elapsed).start()
         while True:
             try:
                 return self._once(action, params, options)
             except TransientError as err:
-                attempt += 1
-                delay = min(1.0, 0.05 * 2**attempt) * (0.5 + random.random() / 2)
-                if (
-                    attempt > self._retries
-                    or time.monotonic() - started + delay > self._max_elapsed
-                ):
+                delay = budget.next_delay()
+                if delay is None:
                     raise RemoteUnavailable(
-                        f"Tencent {self.service} {action} kept failing after {attempt} attempts: "
-                        f"{err.message}; check the endpoint and retry later",
+                        f"Tencent {self.service} {action} kept failing after {budget.attempts} "
+                        f"attempts: {err.message}; check the endpoint and retry later",
                         request_id=err.request_id,
                     ) from err
                 time.sleep(delay)

@@ -26,7 +26,6 @@ import urllib.request
 from collections.abc import Callable, Iterable
 from http import HTTPStatus
 from typing import Any
-from urllib.parse import urlsplit
 
 from portable_creds.driver import StoreTarget, TemporaryCredentials
 from portable_creds.errors import (
@@ -39,6 +38,7 @@ from portable_creds.errors import (
     RemoteUnavailable,
     TransientError,
 )
+from portable_creds.httpclient import build_opener, check_service_url
 from portable_creds.wsgi import ServerLimits, WsgiApp, WsgiServer, request_body, request_headers
 
 from .federation import Scope, TokenVendor, Vendor
@@ -185,11 +185,10 @@ class HttpVendor(Vendor):
     """Tenant side: asks a ``VendorServer`` for credentials. Holds no vendor key."""
 
     def __init__(self, url: str, *, timeout: float = 10.0) -> None:
-        parts = urlsplit(url)
-        loopback = parts.hostname in ("127.0.0.1", "localhost", "::1")
-        if parts.scheme != "https" and not (parts.scheme == "http" and loopback):
-            raise ConfigurationError("vendor_url must be https (plain http only on loopback)")
+        check_service_url(url, what="vendor_url")  # https off loopback, no user:password@
         self.url = url.rstrip("/") + PATH
+        # The tenant's OIDC token never follows a redirect to another origin or off https.
+        self._opener = build_opener(self.url)
         self.timeout = timeout
 
     def vend(self, token: str, wallet: str, scope: Scope | None = None) -> TemporaryCredentials:
@@ -203,8 +202,8 @@ class HttpVendor(Vendor):
             method="POST",
         )
         try:
-            with urllib.request.urlopen(req, timeout=self.timeout) as resp:  # noqa: S310
-                answer = json.loads(resp.read())
+            with self._opener.open(req, timeout=self.timeout) as resp:
+                answer = json.loads(resp.read(_MAX_BODY + 1))
         except urllib.error.HTTPError as exc:
             try:
                 err = json.loads(exc.read())
@@ -234,8 +233,8 @@ class HttpVendor(Vendor):
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m portable_creds_tencent.vendor_service --url cos://... --listen HOST:PORT``."""
-    from .driver import build_vendor
     from .settings import parse_settings
+    from .vendor_factory import build_vendor
 
     p = argparse.ArgumentParser(description="serve the portable-creds token vendor (trusted)")
     p.add_argument(

@@ -177,4 +177,6 @@ class SqliteDriver(Driver):
             raise ConfigurationError(f"cannot open {path}: {exc.strerror}") from None
 
 
-__all__ = ["SqliteDriver", "SqliteObjectStore"]
+__all__ = ["SqliteDriver", "SqliteObjectStore", "__version__"]
+
+__version__ = "0.1.0"

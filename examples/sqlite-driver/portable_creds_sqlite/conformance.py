@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from portable_creds_conformance import Harness
+try:
+    from portable_creds_conformance import Harness
+except ImportError as exc:  # an optional dependency: say which extra brings it
+    raise ImportError(
+        "portable_creds_sqlite.conformance needs the conformance suite: "
+        "pip install 'portable-creds-sqlite[conformance]'"
+    ) from exc
 
 
 class SqliteHarness(Harness):

@@ -19,7 +19,13 @@ from __future__ import annotations
 
 from typing import Any
 
-import boto3
+try:
+    import boto3
+except ImportError as exc:  # an optional dependency: say which extra brings it
+    raise ImportError(
+        "portable_creds_aws.testing.moto_cfn needs boto3 and moto: "
+        "pip install 'portable-creds-aws[conformance]'"
+    ) from exc
 
 _state: dict[str, str] = {}
 

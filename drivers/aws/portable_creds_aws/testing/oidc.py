@@ -21,7 +21,12 @@ from collections.abc import Mapping
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
-import jwt
+try:
+    import jwt
+except ImportError as exc:  # an optional dependency: say which extra brings it
+    raise ImportError(
+        "portable_creds_aws.testing.oidc needs PyJWT: pip install 'portable-creds-aws[testing]'"
+    ) from exc
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec

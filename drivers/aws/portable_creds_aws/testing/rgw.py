@@ -48,7 +48,7 @@ REQUIRED_BINARIES = (
 )
 INSTALL_HINT = (
     "apt-get install -y --no-install-recommends ceph-mon ceph-osd radosgw ceph-common "
-    "(Debian 12; `.ci/run` does this on a fresh machine)"
+    "(Debian 12)"
 )
 ADMIN_CAPS = "roles=*;oidc-provider=*;user-policy=*;users=*;buckets=*;metadata=*;usage=*"
 

@@ -1,0 +1,96 @@
+"""The KMS key policy that makes a tenant's session unwrap only its own wallet's data keys.
+
+AWS KMS evaluates the key policy on every GenerateDataKey/Decrypt. The data role (every
+tenant's web-identity session) may use the key only when the request's encryption context
+names the caller's own wallet: ``kms:EncryptionContext:pc_wallet`` must equal the session tag
+``${aws:PrincipalTag/agentkeys_user_wallet}`` (AWS documents both the condition key and policy
+variables in key policies). So even a tenant holding another tenant's blob, and asking KMS
+with that tenant's context (the only context the ciphertext opens with), is denied; with its
+own context, KMS refuses the ciphertext (the context is bound). The request must also carry
+exactly our three context keys, so a stray context cannot slip through.
+
+The account root keeps full control (the AWS default key-policy statement; without it the key
+becomes unmanageable). Proven offline: rendering, ``parliament`` lint, drift detection on
+moto; the condition evaluation itself only on real AWS (moto evaluates no key policy).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from portable_creds.envelope import (
+    KMS_CONTEXT_SERVICE,
+    KMS_CONTEXT_STORAGE_KEY,
+    KMS_CONTEXT_WALLET,
+)
+
+from .policies import TAG_KEY, Deployment
+
+TENANT_SID = "TenantsUseOnlyTheirOwnWalletContext"
+
+
+def key_policy(d: Deployment) -> dict[str, Any]:
+    """The key policy document for the deployment's KMS key (flavor ``aws`` only)."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "AccountAdministersTheKey",
+                "Effect": "Allow",
+                "Principal": {"AWS": f"arn:aws:iam::{d.account_id}:root"},
+                "Action": "kms:*",
+                "Resource": "*",
+            },
+            {
+                "Sid": TENANT_SID,
+                "Effect": "Allow",
+                "Principal": {"AWS": d.role_arn},
+                "Action": ["kms:GenerateDataKey", "kms:Decrypt"],
+                "Resource": "*",
+                "Condition": {
+                    "StringEquals": {
+                        f"kms:EncryptionContext:{KMS_CONTEXT_WALLET}": (
+                            "${aws:PrincipalTag/" + TAG_KEY + "}"
+                        )
+                    },
+                    "ForAllValues:StringEquals": {
+                        "kms:EncryptionContextKeys": [
+                            KMS_CONTEXT_WALLET,
+                            KMS_CONTEXT_SERVICE,
+                            KMS_CONTEXT_STORAGE_KEY,
+                        ]
+                    },
+                    "Null": {f"aws:PrincipalTag/{TAG_KEY}": "false"},
+                },
+            },
+        ],
+    }
+
+
+def _canonical(doc: Any) -> Any:
+    if isinstance(doc, dict):
+        return {k: _canonical(v) for k, v in sorted(doc.items())}
+    if isinstance(doc, list):
+        items = [_canonical(v) for v in doc]
+        return sorted(items, key=lambda v: json.dumps(v, sort_keys=True))
+    return doc
+
+
+def key_policy_drift(d: Deployment, kms: Any, key_id: str) -> list[str]:
+    """What differs between the key's live policy and the rendered one (empty: no drift).
+
+    Statements are compared by Sid, order-insensitively, so a policy edited in the console
+    (a widened condition, an extra principal, a removed statement) is reported by name.
+    """
+    live = json.loads(kms.get_key_policy(KeyId=key_id, PolicyName="default")["Policy"])
+    want = {s.get("Sid"): _canonical(s) for s in key_policy(d)["Statement"]}
+    have = {s.get("Sid"): _canonical(s) for s in live.get("Statement", [])}
+    drift = [f"key policy statement {sid!r} is missing" for sid in want if sid not in have]
+    drift += [f"key policy statement {sid!r} is not ours" for sid in have if sid not in want]
+    drift += [
+        f"key policy statement {sid!r} differs from the rendered one"
+        for sid in want
+        if sid in have and have[sid] != want[sid]
+    ]
+    return drift

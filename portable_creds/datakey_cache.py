@@ -1,0 +1,107 @@
+"""A bounded cache of custodian (KMS) data keys, so a hot reader does not call KMS per get.
+
+Security trade-off (docs/aws.md, "KMS key custody"): while a data key is cached, revoking the
+tenant's KMS access (or disabling the key) does not stop this process from opening blobs it
+has already unwrapped, and no CloudTrail event is logged for those opens. Every entry is
+therefore bounded three ways, like the AWS Encryption SDK's caching materials manager: by age,
+by number of uses and by bytes processed; an entry past any bound is dropped, never served.
+
+The cache key always includes the full encryption context (wallet, service, storage key):
+a cached data key is only ever reused for exactly the context KMS bound it to, so caching
+never weakens the context binding. Sealing reuses a data key only when write caching is
+explicitly configured (a reused DEK means many blobs share one key; each still has its own
+random payload nonce, and ``max_uses`` bounds how many).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from typing import Any
+
+import attrs
+
+from .errors import ConfigurationError
+
+MAX_AGE_LIMIT = 3600.0
+MAX_USES_LIMIT = 1 << 32
+MAX_BYTES_LIMIT = 1 << 40
+
+
+def _check(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+    bounds = {
+        "max_age": (0.0, MAX_AGE_LIMIT),
+        "max_uses": (1, MAX_USES_LIMIT),
+        "max_bytes": (1, MAX_BYTES_LIMIT),
+        "max_entries": (1, 1_000_000),
+    }[attribute.name]
+    if not isinstance(value, int | float) or not bounds[0] < value <= bounds[1]:
+        raise ConfigurationError(
+            f"data-key cache {attribute.name}={value!r} is outside ({bounds[0]}, {bounds[1]}]"
+        )
+
+
+@attrs.frozen
+class CacheLimits:
+    """Hard bounds of one cached data key (all must hold) and of the cache's size."""
+
+    max_age: float = attrs.field(default=60.0, validator=_check)
+    max_uses: int = attrs.field(default=1000, validator=_check)
+    max_bytes: int = attrs.field(default=64 << 20, validator=_check)
+    max_entries: int = attrs.field(default=4096, validator=_check)
+
+
+@attrs.define
+class _Entry:
+    value: object
+    born: float
+    uses: int = 0
+    nbytes: int = 0
+
+
+class DataKeyCache:
+    """A thread-safe LRU of data-key material with per-entry age/uses/bytes bounds."""
+
+    def __init__(self, limits: CacheLimits, clock: Callable[[], float] = time.monotonic) -> None:
+        self.limits = limits
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._entries: OrderedDict[Hashable, _Entry] = OrderedDict()
+
+    def get(self, key: Hashable, size: int) -> object | None:
+        """The cached value if using it once more for ``size`` bytes stays within every bound."""
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None:
+                return None
+            lim = self.limits
+            if (
+                self._clock() - entry.born >= lim.max_age
+                or entry.uses + 1 > lim.max_uses
+                or entry.nbytes + size > lim.max_bytes
+            ):
+                del self._entries[key]
+                return None
+            entry.uses += 1
+            entry.nbytes += size
+            self._entries.move_to_end(key)
+            return entry.value
+
+    def put(self, key: Hashable, value: object, size: int) -> None:
+        """Remember ``value`` after its first use (for ``size`` bytes), evicting the LRU."""
+        if size > self.limits.max_bytes or self.limits.max_uses < 1:
+            return
+        with self._lock:
+            self._entries[key] = _Entry(value, self._clock(), uses=1, nbytes=size)
+            self._entries.move_to_end(key)
+            while len(self._entries) > self.limits.max_entries:
+                self._entries.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+    def __len__(self) -> int:
+        return len(self._entries)

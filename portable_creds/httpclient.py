@@ -1,0 +1,185 @@
+"""The one way portable-creds talks HTTP with the standard library: URL checks and a safe opener.
+
+Every stdlib HTTP client in the tree (the legacy backend, the signer, the agentKeys broker, the
+token vendor, JWKS fetches, ``doctor``'s probes) builds its opener here, because urllib's
+default redirect handling is unsafe for credentialed requests: it copies ``Authorization`` to
+whatever host a 3xx names, and follows https -> http. Here:
+
+- a redirect from https to anything but https is never followed;
+- a redirect to another origin (scheme, host, port) is refused if the request carried a
+  credential (``Authorization``, ``Proxy-Authorization``, ``Cookie``, any ``*token*`` header)
+  or a body; a credential-free GET (a JWKS fetch) may follow it, with nothing sensitive copied;
+- same-origin redirects behave as urllib's (which never re-sends a POST body).
+
+Refusing rather than stripping is deliberate: none of these APIs redirects across origins by
+design, and a request silently stripped of its token fails later with a misleading 401.
+
+URLs that name a service are checked up front (``check_service_url``): http(s) only, https
+unless the host is loopback, and never ``user:password@`` (a URL is logged, shown in errors,
+recorded in the audit log and the outbox; credentials do not belong in it).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import urllib.request
+from collections.abc import Mapping
+from http.client import HTTPMessage
+from typing import IO, Any
+from urllib.parse import urlsplit, urlunsplit
+
+from .errors import ConfigurationError
+
+_SENSITIVE_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie"})
+
+
+class RedirectRefused(ConfigurationError):
+    """A server redirected a request somewhere this client will not follow it."""
+
+
+def is_loopback(host: str | None) -> bool:
+    """``localhost`` or a loopback IP literal (127.0.0.0/8, ::1)."""
+    if not host:
+        return False
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def has_userinfo(url: str) -> bool:
+    """Whether ``url`` carries ``user[:password]@`` before its host."""
+    try:
+        return "@" in urlsplit(url).netloc
+    except ValueError:
+        return False
+
+
+def redact(url: str) -> str:
+    """``url`` without any ``user:password@`` part (for messages)."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<unparseable URL>"
+    if "@" not in parts.netloc:
+        return url
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit((parts.scheme, "***@" + host, parts.path, parts.query, parts.fragment))
+
+
+def reject_userinfo(url: str, what: str) -> None:
+    """``ConfigurationError`` if ``url`` embeds credentials; the message never repeats them."""
+    if has_userinfo(url):
+        raise ConfigurationError(
+            f"{what} {redact(url)!r} contains a user name or password before the host; "
+            "credentials never belong in a URL (URLs end up in logs, error messages, the audit "
+            "log and the outbox): remove them and pass the token through its setting instead"
+        )
+
+
+def check_service_url(url: str, *, what: str, hint: str = "") -> str:
+    """An http(s) service URL: https unless the host is loopback, no userinfo. Returns ``url``.
+
+    ``what`` names the setting in the error (``"signer URL"``), ``hint`` says where it is set.
+    """
+    reject_userinfo(url, what)
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+    except ValueError:
+        parts, host = None, None
+    if parts is None or parts.scheme not in ("http", "https") or not host:
+        raise ConfigurationError(
+            f"{what} {url!r} is not an http(s):// URL{hint}; use e.g. https://host:port"
+        )
+    if parts.scheme != "https" and not is_loopback(host):
+        raise ConfigurationError(
+            f"{what} {url!r} uses plain http to a non-loopback host{hint}: tokens would cross "
+            "the network in cleartext; use https:// (plain http is accepted only for "
+            "127.0.0.1/localhost/::1, e.g. through an SSH tunnel)"
+        )
+    return url
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    port = parts.port or {"http": 80, "https": 443}.get(scheme)
+    return scheme, (parts.hostname or "").lower(), port
+
+
+def _sensitive(name: str) -> bool:
+    lowered = name.lower()
+    return lowered in _SENSITIVE_HEADERS or "token" in lowered
+
+
+class SafeRedirectHandler(urllib.request.HTTPRedirectHandler):
+    """urllib's redirect handler, minus the credential leaks (see the module docstring)."""
+
+    def redirect_request(
+        self,
+        req: urllib.request.Request,
+        fp: IO[bytes],
+        code: int,
+        msg: str,
+        headers: HTTPMessage,
+        newurl: str,
+    ) -> urllib.request.Request | None:
+        old = _origin(req.full_url)
+        try:
+            new = _origin(newurl)
+        except ValueError:
+            new = ("", "", None)
+        where = redact(req.full_url)
+        if old[0] == "https" and new[0] != "https":
+            fp.close()
+            raise RedirectRefused(
+                f"{where} redirected (HTTP {code}) from https to a non-https URL; not followed: "
+                "the request would leave TLS. Point the URL at the final https endpoint"
+            )
+        if new != old:
+            credentialed = req.data is not None or any(
+                _sensitive(k) for k in (*req.headers, *req.unredirected_hdrs)
+            )
+            if credentialed or has_userinfo(newurl):
+                fp.close()
+                raise RedirectRefused(
+                    f"{where} redirected (HTTP {code}) to another origin "
+                    f"({new[0]}://{new[1]}:{new[2]}); not followed, so the request's credentials "
+                    "stay with the server they were meant for. Point the URL at the server that "
+                    "answers directly"
+                )
+        follow = super().redirect_request(req, fp, code, msg, headers, newurl)
+        if follow is not None and new != old:
+            for name in [k for k in follow.headers if _sensitive(k)]:
+                follow.remove_header(name)
+        return follow
+
+
+def build_opener(url: str, *extra: urllib.request.BaseHandler) -> urllib.request.OpenerDirector:
+    """An opener for requests to ``url``'s server: safe redirects, no proxy for loopback."""
+    handlers: list[urllib.request.BaseHandler] = [SafeRedirectHandler(), *extra]
+    try:
+        loopback = is_loopback(urlsplit(url).hostname)
+    except ValueError:
+        loopback = False
+    if loopback:
+        handlers.append(urllib.request.ProxyHandler({}))  # never send loopback via a proxy
+    return urllib.request.build_opener(*handlers)
+
+
+def open_url(
+    url: str,
+    *,
+    data: bytes | None = None,
+    headers: Mapping[str, str] | None = None,
+    method: str | None = None,
+    timeout: float,
+) -> Any:
+    """One request through ``build_opener(url)``; returns the response (a context manager)."""
+    request = urllib.request.Request(  # noqa: S310 - callers check the scheme
+        url, data=data, headers=dict(headers or {}), method=method
+    )
+    return build_opener(url).open(request, timeout=timeout)
