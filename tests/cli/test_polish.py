@@ -81,7 +81,7 @@ def test_config_get_resolves_like_every_command(cli: Cli, tmp_path: Path) -> Non
     assert cli.ok("config", "get", "prefix").stdout == b"bots\n"  # the default
     got = json.loads(cli.ok("--prefix", "team", "config", "get", "prefix", "--json").stdout)
     assert got == {"key": "prefix", "value": "team", "source": "--prefix", "secret": False}
-    cli.ok("config", "set", "legacy_token", "tok-0123456789abcdef")
+    cli.ok("config", "set", "legacy_token", input=b"tok-0123456789abcdef")
     masked = cli.ok("config", "get", "legacy_token").stdout.decode()
     assert "tok-0123456789abcdef" not in masked
     assert cli.ok("config", "get", "legacy_token", "--reveal").stdout == b"tok-0123456789abcdef\n"
