@@ -6,6 +6,14 @@ import the local path needs), importing boto3 (what the local path must never pa
 with ``-X importtime``, that ``get`` on the local backend imports no cloud SDK.
 
 Target (issue 7): ``portable-creds get`` on the local backend <= 0.3 s wall.
+
+Cold CLI on cloud backends (issue 13), fresh processes in the same run, interleaved:
+``portable-creds get`` on ``s3://`` (Ceph RGW, web-identity federation) next to a bare
+``python -c "import boto3; boto3.client('s3', ...).get_object(...)"`` doing the same GET with
+static keys, and on ``cos://`` (the Tencent double, role-per-tenant) next to a bare
+``qcloud_cos`` process. The first ``get`` exchanges the token and caches the session
+(``<home>/cache/credentials``); every later process must make 0 STS calls (counted by a
+loopback proxy in front of the STS endpoint) and take <= 1.1x the bare process's wall time.
 """
 
 from __future__ import annotations
@@ -22,7 +30,26 @@ from typing import Any
 BENCH = "cli"
 WALLET = "0x" + "c1" * 20
 TARGET_GET = 0.3
+TARGET_CLOUD_RATIO = 1.1
 CLOUD_MODULES = ("boto3", "botocore", "qcloud_cos", "tencentcloud")
+SECRET = b"sk-bench-cloud-0123456789"
+
+BARE_BOTO3 = """
+import os, sys, boto3
+c = boto3.client("s3", endpoint_url=os.environ["BENCH_ENDPOINT"], region_name="us-east-1")
+o = c.get_object(Bucket=os.environ["BENCH_BUCKET"], Key=os.environ["BENCH_KEY"])
+sys.stdout.buffer.write(o["Body"].read())
+"""
+
+BARE_COS = """
+import os, sys
+from qcloud_cos import CosConfig, CosS3Client
+conf = CosConfig(Region=os.environ["COS_REGION"], SecretId=os.environ["BENCH_ID"],
+                 SecretKey=os.environ["BENCH_KEY_SECRET"], Token=None,
+                 Scheme="http", IP="127.0.0.1", Port=int(os.environ["BENCH_PORT"]))
+o = CosS3Client(conf).get_object(Bucket=os.environ["BENCH_BUCKET"], Key=os.environ["BENCH_KEY"])
+sys.stdout.buffer.write(o["Body"].get_raw_stream().read())
+"""
 
 
 def _exe() -> str:
@@ -57,6 +84,181 @@ def _imports_of(argv: list[str], env: dict[str, str]) -> set[str]:
         if line.startswith("import time:") and "|" in line:
             mods.add(line.rsplit("|", 1)[1].strip().split(".")[0])
     return mods
+
+
+def _clean_env(**extra: str) -> dict[str, str]:
+    scrub = ("PORTABLE_CREDS_", "AGENTKEYS_", "AWS_", "TENCENTCLOUD_", "COS_")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(scrub)}
+    env.update(extra)
+    return env
+
+
+def _cloud_rows(
+    where: str, bare_name: str, samples: dict[str, list[float]], sts_later: int, runs: int
+) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    base = statistics.median(samples[bare_name])
+    for name, values in samples.items():
+        med = statistics.median(values)
+        row: dict[str, Any] = {
+            "bench": BENCH,
+            "case": f"{name} ({where})",
+            "metric": "s",
+            "value": med,
+            "p50": med,
+            "p99": _pct(values, 0.99),
+            "n": len(values),
+            "note": "wall time of a fresh process, interleaved",
+        }
+        if name != bare_name:
+            row["baseline"] = f"{bare_name} ({where})"
+            row["ratio"] = med / base
+            if "cached session" in name:
+                row["target"] = f"<= {TARGET_CLOUD_RATIO}x {bare_name}"
+                row["ok"] = med / base <= TARGET_CLOUD_RATIO
+        rows.append(row)
+    rows.append(
+        {
+            "bench": BENCH,
+            "case": f"STS calls by later `get` processes ({where})",
+            "metric": "calls",
+            "value": float(sts_later),
+            "n": runs,
+            "target": "0 (the first process's session is reused)",
+            "ok": sts_later == 0,
+            "note": "counted by a loopback proxy in front of the STS endpoint",
+            "plot": False,
+        }
+    )
+    return rows
+
+
+def _sts_posts(proxy: Any) -> int:
+    return sum(1 for r in proxy.records if r.request.method == "POST")
+
+
+def rgw_rows(exe: str, runs: int) -> list[dict[str, Any]]:
+    from portable_creds_aws.testing.deployment import admin_provisioner, rgw_per_tenant_deployment
+    from portable_creds_aws.testing.oidc import OidcIssuer
+    from portable_creds_aws.testing.rgw import RgwCluster
+
+    from portable_creds.names import object_key
+    from portable_creds.testing.faultproxy import FaultProxy
+
+    wallet = "0x" + "c2" * 20
+    with (
+        RgwCluster() as rgw,
+        OidcIssuer() as issuer,
+        tempfile.TemporaryDirectory() as home,
+    ):
+        d = rgw_per_tenant_deployment("pc-bench-cli", rgw, issuer)
+        prov = admin_provisioner(rgw, d, "us-east-1")
+        prov.apply()
+        prov.onboard(wallet)
+        host, port = rgw.url.removeprefix("http://").split(":")
+        token = Path(home, "token.jwt")
+        token.write_text(issuer.token(wallet, ttl=3600))
+        root = Path(home, "root.key")
+        root.write_bytes(os.urandom(32))
+        root.chmod(0o600)
+        with FaultProxy((host, int(port))) as sts:
+            url = (
+                f"s3://{d.bucket}?region=us-east-1&endpoint={rgw.url}&sts_endpoint={sts.url}"
+                f"&role_arn={d.role_arn}&token_file={token}"
+            )
+            pc_env = _clean_env(
+                HOME=home, PORTABLE_CREDS_BACKEND=url, PORTABLE_CREDS_WALLET=wallet,
+                PORTABLE_CREDS_SECRET_FILE=str(root), PORTABLE_CREDS_HOME=home,
+            )
+            subprocess.run([exe, "put", "bench"], input=SECRET, env=pc_env, check=True,
+                           capture_output=True)
+            # The stored object is sealed: the bare process reads those same bytes.
+            admin_env = _clean_env(
+                HOME=home, AWS_ACCESS_KEY_ID=rgw.admin_access_key,
+                AWS_SECRET_ACCESS_KEY=rgw.admin_secret_key, BENCH_ENDPOINT=rgw.url,
+                BENCH_BUCKET=d.bucket, BENCH_KEY=object_key(wallet, "bench"),
+            )
+            blob = subprocess.run([sys.executable, "-c", BARE_BOTO3], env=admin_env,
+                                  check=True, capture_output=True).stdout
+            before = _sts_posts(sts)
+            cases = {
+                "bare boto3 get_object process": ([sys.executable, "-c", BARE_BOTO3], admin_env),
+                "portable-creds get, cached session": ([exe, "get", "bench"], pc_env),
+            }
+            timed = _timed_cases(cases, runs, {"bare boto3 get_object process": blob,
+                                               "portable-creds get, cached session": SECRET})
+            later = _sts_posts(sts) - before
+            nocache = _timed_cases(
+                {"portable-creds get --no-credential-cache": (
+                    [exe, "get", "bench", "--no-credential-cache"], pc_env)},
+                max(3, runs // 3),
+                {"portable-creds get --no-credential-cache": SECRET},
+            )
+            timed.update(nocache)
+    return _cloud_rows("RGW", "bare boto3 get_object process", timed, later, runs)
+
+
+def cos_rows(exe: str, runs: int) -> list[dict[str, Any]]:
+    import bench_cos
+
+    from portable_creds.names import object_key
+    from portable_creds.testing.faultproxy import FaultProxy
+
+    wallet = "0x" + "c3" * 20
+    with bench_cos.double_process() as info, tempfile.TemporaryDirectory() as home:
+        env = bench_cos._setup(info, wallet)
+        token = Path(home, "token.jwt")
+        token.write_text(env["idp"].mint(wallet, bench_cos.AUDIENCE, lifetime=3600))
+        root = Path(home, "root.key")
+        root.write_bytes(os.urandom(32))
+        root.chmod(0o600)
+        with FaultProxy(("127.0.0.1", int(info["port"]))) as sts:
+            url = (
+                f"{env['url']}&mode=role-per-tenant&sts_endpoint=127.0.0.1:{sts.port}"
+                f"&token_file={token}"
+            )
+            pc_env = _clean_env(
+                HOME=home, PORTABLE_CREDS_BACKEND=url, PORTABLE_CREDS_WALLET=wallet,
+                PORTABLE_CREDS_SECRET_FILE=str(root), PORTABLE_CREDS_HOME=home,
+            )
+            subprocess.run([exe, "put", "bench"], input=SECRET, env=pc_env, check=True,
+                           capture_output=True)
+            bare_env = _clean_env(
+                HOME=home, COS_REGION=info["region"], BENCH_ID=env["root"].secret_id,
+                BENCH_KEY_SECRET=env["root"].secret_key, BENCH_PORT=str(info["port"]),
+                BENCH_BUCKET=env["bucket"], BENCH_KEY=object_key(wallet, "bench"),
+            )
+            blob = subprocess.run([sys.executable, "-c", BARE_COS], env=bare_env, check=True,
+                                  capture_output=True).stdout
+            before = _sts_posts(sts)
+            bare = "bare qcloud_cos get_object process"
+            cached = "portable-creds get, cached session"
+            timed = _timed_cases(
+                {bare: ([sys.executable, "-c", BARE_COS], bare_env),
+                 cached: ([exe, "get", "bench"], pc_env)},
+                runs,
+                {bare: blob, cached: SECRET},
+            )
+            later = _sts_posts(sts) - before
+    return _cloud_rows("Tencent double, role-per-tenant", bare, timed, later, runs)
+
+
+def _timed_cases(
+    cases: dict[str, tuple[list[str], dict[str, str]]], runs: int, expect: dict[str, bytes]
+) -> dict[str, list[float]]:
+    """Wall seconds of fresh processes, the cases alternating so load hits them alike; each
+    must exit 0 and print exactly ``expect[name]``."""
+    samples: dict[str, list[float]] = {name: [] for name in cases}
+    order = list(cases)
+    for i in range(runs):
+        for name in order[i % len(order) :] + order[: i % len(order)]:
+            argv, env = cases[name]
+            start = time.perf_counter()
+            proc = subprocess.run(argv, capture_output=True, env=env, check=False)
+            samples[name].append(time.perf_counter() - start)
+            if proc.returncode != 0 or proc.stdout != expect[name]:
+                raise RuntimeError(f"{name} failed ({proc.returncode}): {proc.stderr[-300:]!r}")
+    return samples
 
 
 def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
@@ -132,8 +334,27 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
                 "plot": False,
             }
         )
+    cloud_runs = int(os.environ.get("BENCH_CLI_CLOUD_RUNS", "5" if "--quick" in (argv or [])
+                                    else "15"))
+    for where, fn in (("RGW", rgw_rows), ("Tencent double", cos_rows)):
+        try:
+            rows.extend(fn(exe, cloud_runs))
+        except Exception as exc:  # a missing backend is a row, not a crash
+            rows.append(
+                {
+                    "bench": BENCH,
+                    "case": f"cold CLI get ({where}): not measured",
+                    "metric": "-",
+                    "value": float("nan"),
+                    "note": f"{type(exc).__name__}: {exc}"[:300],
+                    "plot": False,
+                }
+            )
     for row in rows:
-        print(f"{row['case']:<46} {row['value']:.4f} {row['metric']}", file=sys.stderr)
+        print(f"{row['case']:<60} {row['value']:.4f} {row['metric']}"
+              + (f"  ratio {row['ratio']:.3f}" if "ratio" in row else "")
+              + ("" if row.get("ok") is None else ("  ok" if row["ok"] else "  MISSED")),
+              file=sys.stderr)
     return rows
 
 

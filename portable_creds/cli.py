@@ -16,6 +16,7 @@ import os
 import sys
 from collections.abc import Sequence
 from types import ModuleType
+from typing import Any, NoReturn
 
 from .commands import _common
 from .errors import EXIT_CODES, PortableCredsError
@@ -67,7 +68,61 @@ def _load_modules() -> list[ModuleType]:
     return modules
 
 
-def build_parser() -> argparse.ArgumentParser:
+class _Discarded:
+    """Stands in for the parsers of commands this invocation does not run: accepts and ignores
+    every call a command module makes while registering (add_argument, set_defaults...)."""
+
+    def __getattr__(self, name: str) -> Any:
+        return self._ignore
+
+    def _ignore(self, *args: Any, **kwargs: Any) -> _Discarded:
+        return self
+
+
+class _OnlyCommand:
+    """The top-level subparsers, building a real parser only for ``wanted`` (or its alias).
+
+    Building every command's parser (each copies the global options) is a noticeable part of
+    a cold ``portable-creds get``; the other commands' help is not needed to run this one.
+    """
+
+    def __init__(self, real: Any, wanted: str) -> None:
+        self._real = real
+        self._wanted = wanted
+        self.matched = False
+
+    def add_parser(self, name: str, **kwargs: Any) -> Any:
+        if name == self._wanted or self._wanted in kwargs.get("aliases", ()):
+            self.matched = True
+            return self._real.add_parser(name, **kwargs)
+        return _Discarded()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real, name)
+
+
+class _SilentParser(argparse.ArgumentParser):
+    """Pre-parses quietly: the real parser reports usage errors, once."""
+
+    def error(self, message: str) -> NoReturn:
+        raise ValueError(message)
+
+
+def _command_in(argv: Sequence[str]) -> str | None:
+    """The command word of ``argv`` (after the global options), ``None`` if unsure."""
+    pre = _SilentParser(add_help=False, parents=[_common.global_options()])
+    try:
+        _, rest = pre.parse_known_args(list(argv))
+    except (ValueError, SystemExit):
+        return None
+    words = [w for w in rest if not w.startswith("-")]
+    return words[0] if words else None
+
+
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The CLI's parser. With ``argv``, only the command it names gets a real subparser
+    (everything else about parsing is identical); without, every command (help, completion).
+    """
     _common.reset_hooks()
     modules = _load_modules()
     for module in modules:
@@ -87,8 +142,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     subparsers = parser.add_subparsers(title="commands", metavar="COMMAND", dest="command")
+    wanted = _command_in(argv) if argv is not None else None
+    if wanted is None:
+        for module in modules:
+            module.register(subparsers)
+        return parser
+    only = _OnlyCommand(subparsers, wanted)
     for module in modules:
-        module.register(subparsers)
+        module.register(only)
+    if not only.matched:  # not a command name (a typo, or --help): the full parser explains
+        return build_parser()
     return parser
 
 
@@ -153,7 +216,7 @@ def _quiet_sdk_loggers() -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    parser = build_parser(sys.argv[1:] if argv is None else argv)
     args: argparse.Namespace | None = None
     try:
         args, extra = parser.parse_known_args(argv)

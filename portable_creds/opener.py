@@ -18,7 +18,8 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from . import envelope, names, paths
+from . import credcache, envelope, names, paths
+from .credcache import CredentialCache
 from .driver import ObjectStore
 from .errors import ConfigurationError
 from .keys import KeySource
@@ -116,6 +117,7 @@ def open_store(
     outbox: bool | Outbox | None = None,
     on_notice: Notice | None = None,
     audit: AuditHook | None = None,
+    credential_cache: bool | CredentialCache | None = None,
     **options: Any,
 ) -> CredentialStore:
     """Open the credential store of ``wallet`` in the backend ``url`` names.
@@ -127,7 +129,11 @@ def open_store(
     ``$PORTABLE_CREDS_HOME``, then XDG). ``outbox``: ``None`` = on for remote backends, off for
     local; ``True``/``False`` to force; or an ``Outbox`` to use. ``prefix``: the storage layout's
     top segment(s) (default: the URL's ``?prefix=``, else ``bots``). ``on_notice`` receives one-line
-    human notices (the CLI prints them on stderr; the default logs at INFO). Remaining keyword
+    human notices (the CLI prints them on stderr; the default logs at INFO).
+    ``credential_cache``: ``True`` shares temporary (STS) credentials with other processes
+    through ``<home>/cache/credentials`` (see ``portable_creds.credcache``; the CLI's default),
+    or a ``CredentialCache`` to use; ``None``/``False`` (the library's default): off.
+    ``PORTABLE_CREDS_NO_CREDENTIAL_CACHE=1`` turns it off whatever is passed. Remaining keyword
     ``options`` go to the driver.
     """
     wallet = names.validate_wallet(wallet)
@@ -141,6 +147,13 @@ def open_store(
     options = {**options, "prefix": prefix}
     if is_local and home is not None:
         options = {"home": os.fspath(home), **options}
+    if credential_cache and not is_local and not credcache.disabled_by_env():
+        cache = (
+            credential_cache
+            if isinstance(credential_cache, CredentialCache)
+            else CredentialCache(credcache.cache_dir(home))
+        )
+        options = {"credential_cache": cache, **options}
 
     objects: ObjectStore = open_object_store(url, wallet=wallet, token=token, **options)
     try:

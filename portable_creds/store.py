@@ -19,12 +19,15 @@ import attrs
 from . import envelope, names
 from .driver import ObjectStore
 from .errors import (
+    AccessDenied,
     ConfigurationError,
+    CredentialsError,
     InvalidSecret,
     NotFound,
     PortableCredsError,
     PreconditionFailed,
     SecretNotDelivered,
+    TransientError,
 )
 from .keys import KeySource, WrappingKey
 from .outbox import Outbox
@@ -61,6 +64,39 @@ class Secret:
         return f"Secret(<{len(self._value)} bytes>)"
 
     __str__ = __repr__
+
+
+def not_delivered_message(service: str, cause: PortableCredsError, path: str, kept: bool) -> str:
+    """What a failed put tells the user: what is wrong, and what will (not) fix it."""
+    if not kept:
+        return (
+            f"could not store {service!r} ({cause}); meanwhile a concurrent 'outbox flush' "
+            "delivered this write, or a newer write of it from this machine was stored, so "
+            "nothing is kept; check with 'portable-creds get'"
+        )
+    where = f"the sealed secret is kept in the outbox at {path}"
+    if isinstance(cause, AccessDenied):
+        return (
+            f"could not store {service!r}: access denied ({cause}); retrying will not help: "
+            "these credentials may not write it (check the role and its policy, the wallet, "
+            f"--scope/--read-only). {where}: run 'portable-creds outbox flush' once access is "
+            f"fixed, or 'portable-creds outbox drop {service}' to discard it"
+        )
+    if isinstance(cause, CredentialsError):
+        return (
+            f"could not store {service!r}: the identity token or temporary credentials were "
+            f"refused ({cause}); obtain a fresh token. {where}: run 'portable-creds outbox "
+            "flush' after that"
+        )
+    if isinstance(cause, TransientError):
+        return (
+            f"could not store {service!r} ({cause}); {where} - run 'portable-creds outbox "
+            "flush' once the backend is reachable"
+        )
+    return (
+        f"could not store {service!r} ({cause}); {where} - fix the cause above, then run "
+        "'portable-creds outbox flush'"
+    )
 
 
 @attrs.frozen
@@ -207,6 +243,8 @@ class CredentialStore:
 
         Raises ``SecretNotDelivered`` (carrying the typed cause) when the outbox holds it, and
         ``InvalidSecret`` for an empty secret unless ``allow_empty`` (see ``seal``).
+        The journal entry is written without fsync and made durable only if the remote write
+        fails (see ``portable_creds.outbox``): a successful put costs no local fsync.
         """
 
         def run() -> None:
@@ -219,26 +257,38 @@ class CredentialStore:
                 else self.seal(svc, secret)
             )
             key = self._key(svc)
-            backend = self.objects.backend_id
-            entry = None
-            if self.outbox is not None:
-                entry = self.outbox.add(
-                    backend_id=backend, wallet=self.wallet, service=svc, key=key, blob=blob
-                )
+            outbox = self.outbox
+            if outbox is None:
+                self.objects.put(key, blob)
+                return
+            entry = outbox.add(
+                backend_id=self.objects.backend_id, wallet=self.wallet, service=svc, key=key,
+                blob=blob, durable=False,
+            )
             try:
                 self.objects.put(key, blob)
             except PortableCredsError as exc:
-                if entry is None:
-                    raise
+                try:
+                    kept = outbox.persist(entry)
+                except OSError as os_exc:
+                    lost = PortableCredsError(
+                        f"{exc.message}; and the sealed secret could not be made durable in "
+                        f"the outbox at {entry.path} ({os_exc.strerror}): store it again once "
+                        "the disk and the backend are healthy",
+                        request_id=exc.request_id,
+                    )
+                    lost.exit_code = exc.exit_code
+                    raise lost from exc
+                where = str(kept or entry.path)
                 raise SecretNotDelivered(
-                    f"could not store {service!r} ({exc}); the sealed secret is kept in the "
-                    f"outbox at {entry.path} - run 'portable-creds outbox flush' once the "
-                    "backend is reachable",
+                    not_delivered_message(svc, exc, where, kept is not None),
                     cause=exc,
-                    outbox_path=str(entry.path),
+                    outbox_path=where,
                 ) from exc
-            if entry is not None and self.outbox is not None:
-                self.outbox.discard(backend_id=backend, key=key, up_to_seq=entry.seq)
+            except BaseException:
+                outbox.persist(entry)  # an unexpected failure is reported too: keep it
+                raise
+            outbox.delivered(entry)
 
         self._audited("put", service, run)
 
@@ -309,30 +359,48 @@ class CredentialStore:
         return True
 
     def delete(self, service: str) -> None:
-        """Delete one credential; ``NotFound`` if it does not exist."""
+        """Delete one credential; ``NotFound`` if it does not exist (nor waits in the outbox).
+
+        Pending outbox writes of it are discarded first, so no later flush resurrects it.
+        """
 
         def run() -> None:
             key = self.key_for(service)
+            backend = self.objects.backend_id
+            dropped, seq = 0, 0
+            if self.outbox is not None:
+                dropped, seq = self.outbox.forget(backend_id=backend, key=key)
             try:
                 self.objects.head(key)
             except NotFound as exc:
-                raise self._not_found(service, exc) from None
-            self.objects.delete(key)
+                if not dropped:
+                    raise self._not_found(service, exc) from None
+            else:
+                self.objects.delete(key)
             if self.outbox is not None:
-                self.outbox.discard(backend_id=self.objects.backend_id, key=key)
+                self.outbox.deleted(backend_id=backend, key=key, seq=seq)
 
         self._audited("delete", service, run)
 
     def teardown(self) -> int:
-        """Delete every credential of this tenant (nothing else). Returns how many."""
+        """Delete every credential of this tenant (nothing else). Returns how many.
+
+        Every pending outbox write of the tenant (in this backend) is discarded too.
+        """
 
         def run() -> int:
+            backend = self.objects.backend_id
+            if self.outbox is not None:
+                self.outbox.discard_prefix(backend_id=backend, prefix=self._credentials_prefix)
             services = self._list_services()
             for service in services:
                 key = self.key_for(service)
+                seq = 0
+                if self.outbox is not None:
+                    _, seq = self.outbox.forget(backend_id=backend, key=key)
                 self.objects.delete(key)
                 if self.outbox is not None:
-                    self.outbox.discard(backend_id=self.objects.backend_id, key=key)
+                    self.outbox.deleted(backend_id=backend, key=key, seq=seq)
             return len(services)
 
         result = self._audited("teardown", None, run)
@@ -411,17 +479,19 @@ class CredentialStore:
         self.objects.put(key, blob)
         return True
 
-    def flush(self) -> int:
+    def flush(self, *, force: bool = False) -> int:
         """Deliver this tenant's pending outbox writes; returns how many were delivered.
 
-        Raises the first delivery error after trying every entry, so nothing is skipped.
+        Each write is conditional on the remote still holding what this machine last wrote
+        there (see ``Outbox.flush``); ``force=True`` overwrites whatever is there. Raises the
+        first delivery error after trying every entry, so nothing is skipped.
         """
         if self.outbox is None:
             return 0
         outbox = self.outbox
 
         def run() -> int:
-            result = outbox.flush(self.objects, wallet=self.wallet)
+            result = outbox.flush(self.objects, wallet=self.wallet, force=force)
             if result.failed:
                 raise result.failed[0][1]
             return result.delivered

@@ -161,6 +161,12 @@ def global_options() -> argparse.ArgumentParser:
         help="who enforces --scope: the cloud (default; refused where the backend "
         "cannot) or this client only (explicit opt-in)",
     )
+    g.add_argument(
+        "--no-credential-cache",
+        action="store_true",
+        help="do not reuse or keep temporary cloud credentials across processes "
+        "(<home>/cache/credentials) [env PORTABLE_CREDS_NO_CREDENTIAL_CACHE=1]",
+    )
     for hook in _global_option_hooks:
         hook(p)
     _parent = p
@@ -467,6 +473,8 @@ def open_store(
         on_notice=notice,
         # Every operation on the store emits one event (put/get/list/delete ...), never secrets.
         audit=sink_for_cli(args),
+        # Fresh processes reuse the STS session of the previous one (like the AWS CLI).
+        credential_cache=not flag(args, "no_credential_cache"),
     )
     try:
         return apply_scope(store, request)

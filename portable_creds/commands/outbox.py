@@ -1,4 +1,4 @@
-"""``portable-creds outbox list|flush``: sealed writes waiting for the backend.
+"""``portable-creds outbox list|flush|drop``: sealed writes waiting for the backend.
 
 A ``put`` whose remote write fails leaves the sealed blob in the home's outbox (see
 ``portable_creds.outbox``). ``list`` shows what waits (never any secret material: the entries
@@ -27,9 +27,14 @@ def register(subparsers: Any) -> None:
         description=(
             "A put whose remote write failed keeps the sealed secret in the outbox\n"
             "(<home>/outbox). 'list' shows the pending writes; 'flush' delivers them to the\n"
-            "configured backend (all wallets, or only --wallet)."
+            "configured backend (all wallets, or only --wallet); 'drop' discards them.\n\n"
+            "A flush never overwrites a value that was written or deleted since this machine\n"
+            "last wrote the credential (it may be newer); --force overwrites it anyway."
         ),
-        epilog="examples:\n  portable-creds outbox list\n  portable-creds outbox flush",
+        epilog=(
+            "examples:\n  portable-creds outbox list\n  portable-creds outbox flush\n"
+            "  portable-creds --wallet 0xabc... outbox drop openai"
+        ),
     )
     sub = p.add_subparsers(
         title="outbox commands", metavar="ACTION", dest="outbox_action", required=True
@@ -52,7 +57,25 @@ def register(subparsers: Any) -> None:
             "  portable-creds --wallet 0xabc... outbox flush --json"
         ),
     )
+    fp.add_argument(
+        "--force", action="store_true",
+        help="overwrite the backend's value even if it changed since the put was attempted, "
+             "or the backend cannot write conditionally",
+    )
     fp.set_defaults(func=cmd_flush)
+    dp = _common.add_command(
+        sub,
+        "drop",
+        help="discard the wallet's pending writes of SERVICE (or --all of them)",
+        epilog=(
+            "examples:\n"
+            "  portable-creds --wallet 0xabc... outbox drop openai\n"
+            "  portable-creds --wallet 0xabc... outbox drop --all --json"
+        ),
+    )
+    dp.add_argument("service", metavar="SERVICE", nargs="?")
+    dp.add_argument("--all", action="store_true", help="every pending write of the wallet")
+    dp.set_defaults(func=cmd_drop)
 
 
 def _outbox(args: argparse.Namespace) -> tuple[Outbox, _common.Settings]:
@@ -101,16 +124,17 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_flush(args: argparse.Namespace) -> int:
-    from ..errors import EXIT_CODES, PortableCredsError
+    from ..errors import EXIT_CODES, PortableCredsError, TransientError
 
     outbox, settings = _outbox(args)
     wallets = sorted({e.wallet for e in outbox.pending(wallet=_wallet_filter(settings))})
     delivered = 0
     first_error: PortableCredsError | None = None
+    force = _common.flag(args, "force")
     for wallet in wallets:
         try:
             with _common.open_store(args, wallet=wallet, settings=settings) as store:
-                delivered += store.flush()
+                delivered += store.flush(force=force)
         except PortableCredsError as exc:
             first_error = first_error or exc
     left = outbox.pending(wallet=_wallet_filter(settings))
@@ -119,9 +143,13 @@ def cmd_flush(args: argparse.Namespace) -> int:
     else:
         _common.notice(f"delivered {delivered} pending write(s); {len(left)} left in the outbox")
     if first_error is not None:
+        if isinstance(first_error, TransientError):
+            hint = "retry 'portable-creds outbox flush' when the backend is reachable"
+        else:
+            hint = "see the reason above"
         raise _common.CliError(
             f"{len(left)} pending write(s) could not be delivered ({first_error}); they stay "
-            "in the outbox: retry 'portable-creds outbox flush' when the backend is reachable",
+            f"in the outbox: {hint}",
             exit_code=first_error.exit_code,
         )
     if left:
@@ -131,4 +159,30 @@ def cmd_flush(args: argparse.Namespace) -> int:
             "with --backend set to that backend",
             exit_code=EXIT_CODES["configuration"],
         )
+    return 0
+
+
+def cmd_drop(args: argparse.Namespace) -> int:
+    from ..names import validate_service
+
+    outbox, settings = _outbox(args)
+    wallet = _wallet_filter(settings)
+    if wallet is None:
+        _common.fail("outbox drop needs the wallet: pass --wallet 0x...", code="usage")
+    service = getattr(args, "service", None)
+    if (service is None) == (not _common.flag(args, "all")):
+        _common.fail("outbox drop needs a SERVICE or --all (not both)", code="usage")
+    wanted = None if service is None else validate_service(service)
+    dropped = [
+        e for e in outbox.pending(wallet=wallet) if wanted is None or e.service == wanted
+    ]
+    for entry in dropped:
+        outbox.remove(entry)
+    if _common.flag(args, "json"):
+        _common.print_json(
+            {"dropped": len(dropped), "wallet": wallet,
+             "services": sorted({e.service for e in dropped})}
+        )
+    else:
+        _common.notice(f"dropped {len(dropped)} pending write(s) of {wallet}")
     return 0

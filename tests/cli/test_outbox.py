@@ -143,7 +143,15 @@ def test_legacy_http_500s_then_flush(wallet_cli: Cli, legacy: LegacyServer) -> N
     assert proc.returncode == EXIT_CODES["remote-unavailable"], proc.stderr
     assert "outbox" in error_line(proc)
     assert legacy.data == {}
-    assert json.loads(wallet_cli.ok("outbox", "flush", "--json").stdout)["delivered"] == 1
+    # The legacy API has no conditional writes: a flush could overwrite a newer value
+    # written meanwhile, so it is refused unless forced (issue 12).
+    refused = wallet_cli.run("outbox", "flush")
+    assert refused.returncode == EXIT_CODES["precondition-failed"], refused.stderr
+    assert "cannot write conditionally" in refused.stderr.decode()
+    assert "--force" in refused.stderr.decode()
+    assert legacy.data == {}
+    forced = json.loads(wallet_cli.ok("outbox", "flush", "--force", "--json").stdout)
+    assert forced["delivered"] == 1
     stored = legacy.data[(WALLET_A, "svc")]
     assert SECRET not in stored  # the legacy server holds only the sealed blob
     assert wallet_cli.ok("get", "svc").stdout == SECRET
@@ -194,3 +202,127 @@ def test_s3_endpoint_down_then_up(wallet_cli: Cli, tmp_path: Path) -> None:
         assert body.startswith(b"PCE") and SECRET not in body
     finally:
         server.stop()
+
+
+# -- issue 12: a flush never rolls back a newer value nor resurrects a deleted one ----------
+
+
+def _second_machine(wallet_cli: Cli, tmp_path: Path) -> Cli:
+    """Another machine: its own home (own outbox), the same root secret and backend."""
+    home = tmp_path / "home-b"
+    home.mkdir()
+    other = Cli(home)
+    other.env = dict(wallet_cli.env, HOME=str(home))
+    key = other.init_root_secret()
+    key.write_bytes((wallet_cli.data_home / "root.key").read_bytes())
+    return other
+
+
+def test_flush_does_not_roll_back_a_newer_value(
+    wallet_cli: Cli, flaky: Flaky, tmp_path: Path
+) -> None:
+    wallet_cli.init_root_secret()
+    machine_b = _second_machine(wallet_cli, tmp_path)
+    flaky.down()
+    assert wallet_cli.run("put", "svc", input=b"sk-OLD").returncode == EXIT_CODES[
+        "remote-unavailable"]
+    flaky.up()
+    machine_b.ok("put", "svc", input=b"sk-NEW")
+    proc = wallet_cli.run("outbox", "flush")
+    assert proc.returncode == EXIT_CODES["precondition-failed"], proc.stderr
+    text = proc.stderr.decode()
+    assert "changed since" in text and "--force" in text and "outbox drop" in text
+    assert "when the backend is reachable" not in text
+    assert machine_b.ok("get", "svc").stdout == b"sk-NEW"
+    assert len(_outbox_files(wallet_cli)) == 1  # kept, for the user to decide
+    # The user decides: drop the stale write; nothing is left and sk-NEW stays.
+    out = json.loads(wallet_cli.ok("outbox", "drop", "svc", "--json").stdout)
+    assert out == {"dropped": 1, "services": ["svc"], "wallet": WALLET_A}
+    assert _outbox_files(wallet_cli) == []
+    assert machine_b.ok("get", "svc").stdout == b"sk-NEW"
+
+
+def test_force_flush_overwrites(wallet_cli: Cli, flaky: Flaky, tmp_path: Path) -> None:
+    wallet_cli.init_root_secret()
+    machine_b = _second_machine(wallet_cli, tmp_path)
+    flaky.down()
+    wallet_cli.run("put", "svc", input=b"sk-MINE")
+    flaky.up()
+    machine_b.ok("put", "svc", input=b"sk-THEIRS")
+    assert wallet_cli.run("outbox", "flush").returncode == EXIT_CODES["precondition-failed"]
+    assert json.loads(wallet_cli.ok("outbox", "flush", "--force", "--json").stdout) == {
+        "delivered": 1, "pending": 0}
+    assert machine_b.ok("get", "svc").stdout == b"sk-MINE"
+
+
+def test_flush_of_own_rotation_is_delivered(wallet_cli: Cli, flaky: Flaky) -> None:
+    """Nobody else wrote: the pending rotation of a value this machine stored is delivered."""
+    wallet_cli.ok("put", "svc", input=b"v1")
+    flaky.down()
+    wallet_cli.run("put", "svc", input=b"v2")
+    flaky.up()
+    assert json.loads(wallet_cli.ok("outbox", "flush", "--json").stdout) == {
+        "delivered": 1, "pending": 0}
+    assert wallet_cli.ok("get", "svc").stdout == b"v2"
+
+
+def test_flush_does_not_resurrect_after_delete(wallet_cli: Cli, flaky: Flaky) -> None:
+    flaky.down()
+    assert wallet_cli.run("put", "svc", input=SECRET).returncode == EXIT_CODES[
+        "remote-unavailable"]
+    flaky.up()
+    wallet_cli.ok("delete", "svc")  # only the pending write existed: it is discarded
+    assert _outbox_files(wallet_cli) == []
+    assert json.loads(wallet_cli.ok("outbox", "flush", "--json").stdout) == {
+        "delivered": 0, "pending": 0}
+    assert wallet_cli.run("get", "svc").returncode == EXIT_CODES["not-found"]
+
+
+def test_flush_does_not_resurrect_after_teardown(wallet_cli: Cli, flaky: Flaky) -> None:
+    wallet_cli.ok("put", "stored", input=b"v1")
+    flaky.down()
+    for service in ("stored", "pending-only"):
+        assert wallet_cli.run("put", service, input=SECRET).returncode == EXIT_CODES[
+            "remote-unavailable"]
+    flaky.up()
+    wallet_cli.ok("teardown", "--yes")
+    assert _outbox_files(wallet_cli) == []
+    wallet_cli.ok("outbox", "flush")
+    assert wallet_cli.ok("list").stdout == b""
+
+
+def test_remote_delete_elsewhere_is_not_undone(
+    wallet_cli: Cli, flaky: Flaky, tmp_path: Path
+) -> None:
+    """Machine B deletes a credential this machine stored; this machine's pending rotation
+    of it must not bring it back."""
+    wallet_cli.init_root_secret()
+    machine_b = _second_machine(wallet_cli, tmp_path)
+    wallet_cli.ok("put", "svc", input=b"v1")
+    flaky.down()
+    wallet_cli.run("put", "svc", input=b"v2")
+    flaky.up()
+    machine_b.ok("delete", "svc")
+    proc = wallet_cli.run("outbox", "flush")
+    assert proc.returncode == EXIT_CODES["precondition-failed"], proc.stderr
+    assert "deleted" in proc.stderr.decode()
+    assert machine_b.run("get", "svc").returncode == EXIT_CODES["not-found"]
+
+
+def test_access_denied_put_says_what_is_wrong(wallet_cli: Cli, flaky: Flaky,
+                                               tmp_path: Path) -> None:
+    deny = tmp_path / "deny"
+    deny.touch()
+    wallet_cli.env["PORTABLE_CREDS_BACKEND"] = f"{flaky.url}&deny={deny}"
+    proc = wallet_cli.run("put", "svc", input=SECRET)
+    assert proc.returncode == EXIT_CODES["access-denied"], proc.stderr
+    line = error_line(proc)
+    assert "access denied" in line
+    assert "once the backend is reachable" not in line
+    assert "retrying will not help" in line and "outbox drop svc" in line
+    assert SECRET not in proc.stderr
+    files = _outbox_files(wallet_cli)
+    assert len(files) == 1 and str(files[0]) in line  # nothing lost
+    deny.unlink()
+    wallet_cli.ok("outbox", "flush")
+    assert wallet_cli.ok("get", "svc").stdout == SECRET

@@ -8,7 +8,8 @@ the same state, and after every kill check:
   authenticates it) and holds a value that was really written to that service;
 * every acknowledged write is readable, and nothing went back in time (a service holds its
   last acknowledged value, or the one in flight when the kill landed);
-* the one unacknowledged secret is either stored or still in the outbox, and a later flush
+* the one unacknowledged secret is either stored or still in the outbox (in the killed
+  writer's journal slot, which reading the outbox turns into an entry), and a later flush
   delivers it; every outbox file is complete and opens;
 * files are 0600, directories 0700.
 
@@ -146,8 +147,10 @@ def _visible(state: Path, store: CredentialStore) -> dict[str, bytes]:
 def _outbox_contents(state: Path, store: CredentialStore) -> dict[str, list[bytes]]:
     """Every outbox file is complete JSON whose blob opens under its recorded context."""
     outbox = Outbox(state / "outbox")
-    files = sorted((state / "outbox").glob("*.json")) if (state / "outbox").exists() else []
+    # First: a killed writer's in-flight entry waits in its journal slot; reading the outbox
+    # turns it into an ordinary entry file (Outbox.recover), which is then counted too.
     entries = outbox.pending()
+    files = sorted((state / "outbox").glob("*.json")) if (state / "outbox").exists() else []
     assert len(entries) == len(files), "an outbox file is unreadable (partial write?)"
     found: dict[str, list[bytes]] = {}
     for entry in entries:

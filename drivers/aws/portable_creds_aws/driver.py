@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import ClassVar
 
+from portable_creds.credcache import CredentialCache
 from portable_creds.driver import Driver, StoreTarget
 from portable_creds.errors import ConfigurationError
 from portable_creds.names import validate_wallet
@@ -48,8 +49,11 @@ class S3Driver(Driver):
                 f"{settings.role_arn_source} needs an OIDC token: set {ENV_TOKEN_FILE}, or add "
                 "token_file=PATH, or broker_url=URL with session_jwt_file=PATH, to the URL"
             )
+        cache = target.options.get("credential_cache")
         provider = WebIdentityCredentialsProvider(
-            sts_client=sts_client(settings),
+            # Built on the first exchange only: a process reusing a cached session never pays
+            # for the STS client.
+            sts_factory=lambda: sts_client(settings),
             role_arn=settings.role_arn,
             wallet=wallet,
             token_source=source,
@@ -57,6 +61,17 @@ class S3Driver(Driver):
             windows=settings.refresh_windows,
             time_fetcher=settings.time_fetcher,
             session_name_override=settings.session_name,
+            # Test clocks and injected refresh windows make a process-private provider.
+            cache=cache
+            if isinstance(cache, CredentialCache) and settings.time_fetcher is None
+            else None,
+            cache_scope=(
+                settings.sts_endpoint or "aws",
+                settings.region,
+                str(settings.duration),
+                settings.session_name or "",
+                settings.token_file or settings.broker_url or "",
+            ),
         )
         client = s3_client(settings, provider.botocore_credentials)
         return S3ObjectStore(settings, client, provider=provider, wallet=wallet)

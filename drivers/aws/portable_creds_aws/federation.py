@@ -20,6 +20,7 @@ from typing import Any
 from botocore.credentials import DeferredRefreshableCredentials
 from botocore.exceptions import ClientError
 
+from portable_creds.credcache import CredentialCache, cache_key
 from portable_creds.driver import CredentialsProvider, TemporaryCredentials, TokenSource
 from portable_creds.errors import InvalidToken
 
@@ -97,7 +98,8 @@ class WebIdentityCredentialsProvider(CredentialsProvider):
     def __init__(
         self,
         *,
-        sts_client: Any,
+        sts_client: Any = None,
+        sts_factory: Callable[[], Any] | None = None,
         role_arn: str,
         wallet: str | None,
         token_source: TokenSource,
@@ -106,8 +108,16 @@ class WebIdentityCredentialsProvider(CredentialsProvider):
         time_fetcher: Callable[[], dt.datetime] | None = None,
         session_name_override: str | None = None,
         policy: str | None = None,
+        cache: CredentialCache | None = None,
+        cache_scope: tuple[str, ...] = (),
     ) -> None:
+        if sts_client is None and sts_factory is None:
+            raise ValueError("pass sts_client or sts_factory")
         self._sts = sts_client
+        self._sts_factory = sts_factory
+        self._cache = cache
+        self._cache_scope = cache_scope
+        self._cache_key = cache_key("s3-web-identity", role_arn, wallet, policy or "", *cache_scope)
         self._role_arn = role_arn
         self._wallet = wallet
         self._token_source = token_source
@@ -126,7 +136,36 @@ class WebIdentityCredentialsProvider(CredentialsProvider):
             self._fetch, advisory=advisory, mandatory=mandatory, time_fetcher=time_fetcher
         )
 
+    def _sts_client(self) -> Any:
+        if self._sts is None:
+            assert self._sts_factory is not None
+            self._sts = self._sts_factory()
+        return self._sts
+
+    def _remember(self, access_key: str, expiration: dt.datetime) -> None:
+        with self._lock:
+            previous = dict(list(self._expiry.items())[:1])
+            self._expiry = {access_key: expiration, **previous}
+
+    def _from_cache(self) -> dict[str, Any] | None:
+        if self._cache is None:
+            return None
+        # Only a session botocore will not want to refresh at once (outside the advisory window).
+        cached = self._cache.load(self._cache_key, min_remaining=self._windows[0] + 5)
+        if cached is None or cached.expiration is None or cached.session_token is None:
+            return None
+        self._remember(cached.access_key_id, cached.expiration)
+        return {
+            "access_key": cached.access_key_id,
+            "secret_key": cached.secret_access_key,
+            "token": cached.session_token,
+            "expiry_time": cached.expiration.isoformat(),
+        }
+
     def _fetch(self) -> dict[str, Any]:
+        reused = self._from_cache()
+        if reused is not None:
+            return reused
         token = self._token_source()
         if not isinstance(token, str) or not token:
             raise InvalidToken("the token source returned no token; check its configuration")
@@ -141,7 +180,7 @@ class WebIdentityCredentialsProvider(CredentialsProvider):
         if self.policy is not None:
             request["Policy"] = self.policy
         try:
-            resp = self._sts.assume_role_with_web_identity(**request)
+            resp = self._sts_client().assume_role_with_web_identity(**request)
         except ClientError as exc:
             raise map_sts_error(exc) from None
         except SDK_ERRORS as exc:
@@ -152,9 +191,15 @@ class WebIdentityCredentialsProvider(CredentialsProvider):
             expiration = dt.datetime.fromisoformat(expiration.replace("Z", "+00:00"))
         if expiration.tzinfo is None:
             expiration = expiration.replace(tzinfo=dt.UTC)
-        with self._lock:
-            previous = dict(list(self._expiry.items())[:1])
-            self._expiry = {creds["AccessKeyId"]: expiration, **previous}
+        self._remember(creds["AccessKeyId"], expiration)
+        if self._cache is not None:
+            self._cache.store(
+                self._cache_key,
+                TemporaryCredentials(
+                    creds["AccessKeyId"], creds["SecretAccessKey"], creds["SessionToken"],
+                    expiration,
+                ),
+            )
         return {
             "access_key": creds["AccessKeyId"],
             "secret_key": creds["SecretAccessKey"],
@@ -171,6 +216,7 @@ class WebIdentityCredentialsProvider(CredentialsProvider):
         """
         return WebIdentityCredentialsProvider(
             sts_client=self._sts,
+            sts_factory=self._sts_factory,
             role_arn=self._role_arn,
             wallet=self._wallet,
             token_source=self._token_source,
@@ -179,6 +225,8 @@ class WebIdentityCredentialsProvider(CredentialsProvider):
             time_fetcher=self._time_fetcher,
             session_name_override=self._session_name_override,
             policy=policy,
+            cache=self._cache,
+            cache_scope=self._cache_scope,
         )
 
     # ------------------------------------------------------------ CredentialsProvider
@@ -192,7 +240,14 @@ class WebIdentityCredentialsProvider(CredentialsProvider):
         )
 
     def invalidate(self) -> None:
+        frozen = self.botocore_credentials._frozen_credentials
+        self._drop_cached(frozen.access_key if frozen is not None else None)
         self.botocore_credentials.force_refresh()
+
+    def _drop_cached(self, access_key: str | None) -> None:
+        """The service refused this session: other processes must not reuse it either."""
+        if self._cache is not None and access_key is not None:
+            self._cache.invalidate(self._cache_key, access_key)
 
     # ------------------------------------------------------------ used by the store
     def current_access_key(self) -> str:
@@ -202,6 +257,7 @@ class WebIdentityCredentialsProvider(CredentialsProvider):
     def invalidate_if_current(self, used_access_key: str | None) -> None:
         """Force a refresh unless another thread already replaced ``used_access_key``."""
         frozen = self.botocore_credentials._frozen_credentials
+        self._drop_cached(used_access_key)
         if used_access_key is None or frozen is None or frozen.access_key == used_access_key:
             self.invalidate()
 

@@ -159,6 +159,8 @@ def parse_settings(target: StoreTarget) -> S3Settings:
     role_source = "role_arn" if params.get("role_arn") else ENV_ROLE_ARN
     if role_arn is not None and WALLET_PLACEHOLDER in role_arn:
         role_arn = _per_wallet_role(role_arn, target.wallet)
+    if role_arn is not None and SHARD_PLACEHOLDER in role_arn:
+        role_arn = _per_shard_role(role_arn, target.wallet)
     if role_arn is not None and not _ROLE_ARN_RE.fullmatch(role_arn):
         raise ConfigurationError(
             f"{role_source}={role_arn!r} is not an IAM role ARN (arn:aws:iam::ACCOUNT:role/NAME)"
@@ -241,6 +243,25 @@ def _per_wallet_role(template: str, wallet: str | None) -> str:
     from portable_creds.names import validate_wallet
 
     return template.replace(WALLET_PLACEHOLDER, validate_wallet(wallet))
+
+
+SHARD_PLACEHOLDER = "{shard}"
+SHARD_DIGITS = 2
+"""Must equal ``admin.revocation.SHARD_DIGITS`` (tests/aws/test_sharded_revocation.py)."""
+
+
+def _per_shard_role(template: str, wallet: str | None) -> str:
+    """``role_arn=...:role/NAME-{shard}`` (``tag-variable`` with sharded revocation): the
+    wallet's first two hex digits pick its shard role, the only one its token may assume."""
+    if wallet is None:
+        raise ConfigurationError(
+            f"role_arn={template!r} names a per-shard role ({SHARD_PLACEHOLDER}): open the "
+            "store with a wallet"
+        )
+    from portable_creds.names import validate_wallet
+
+    shard = validate_wallet(wallet)[2 : 2 + SHARD_DIGITS]
+    return template.replace(SHARD_PLACEHOLDER, shard)
 
 
 def _web_identity_env(

@@ -5,12 +5,14 @@ from __future__ import annotations
 import time
 from typing import ClassVar
 
+from portable_creds.credcache import CredentialCache
 from portable_creds.driver import CredentialsProvider, Driver, StoreTarget
 from portable_creds.errors import ConfigurationError
 from portable_creds.names import validate_wallet
 
 from .cos_store import CosObjectStore
 from .federation import (
+    RefreshingProvider,
     StaticProvider,
     VendedProvider,
     Vendor,
@@ -40,8 +42,13 @@ class CosDriver(Driver):
             raise ConfigurationError(
                 f"cos:// mode={settings.mode} needs the tenant's OIDC token: {HOW_TO_PROVIDE}"
             )
+        cache = options.get("credential_cache")
+        if not isinstance(cache, CredentialCache) or options.get("clock") is not None:
+            cache = None  # a test clock makes a process-private provider
+        common = (settings.api_endpoint or "tencentcloud", settings.region, wallet,
+                  settings.bucket, settings.prefix, settings.duration)
         if settings.mode == "role-per-tenant":
-            return WebIdentityProvider(
+            provider: RefreshingProvider = WebIdentityProvider(
                 sts_client(settings),
                 provider_id=settings.provider,
                 role_arn=settings.role_arn_prefix + settings.tenant_role_name(wallet),
@@ -51,6 +58,10 @@ class CosDriver(Driver):
                 margin=settings.refresh_margin,
                 clock=clock,
             )
+            if cache is not None:
+                role = settings.role_arn_prefix + settings.tenant_role_name(wallet)
+                provider.use_cache(cache, *common, settings.provider, role)
+            return provider
         vendor = options.get("vendor")
         if vendor is None and settings.vendor_url:
             from .vendor_service import HttpVendor
@@ -61,9 +72,13 @@ class CosDriver(Driver):
             vendor = build_vendor(settings, options)
         if not isinstance(vendor, Vendor):
             raise ConfigurationError("the vendor= option must be a portable_creds_tencent Vendor")
-        return VendedProvider(
+        provider = VendedProvider(
             vendor, wallet=wallet, token=token, margin=settings.refresh_margin, clock=clock
         )
+        if cache is not None and settings.vendor_url:
+            # Only a remote vendor's sessions: an in-process vendor object may be anything.
+            provider.use_cache(cache, *common, "vendor", settings.vendor_url)
+        return provider
 
     def open_object_store(self, target: StoreTarget) -> CosObjectStore:
         settings = parse_settings(target)

@@ -24,6 +24,7 @@ from typing import Any
 import attrs
 import jwt
 
+from portable_creds.credcache import CredentialCache, cache_key
 from portable_creds.driver import CredentialsProvider, TemporaryCredentials, TokenSource
 from portable_creds.errors import (
     AccessDenied,
@@ -64,7 +65,11 @@ def _credentials_from(response: Mapping[str, Any], what: str) -> TemporaryCreden
 
 
 class RefreshingProvider(CredentialsProvider):
-    """Caches credentials and fetches new ones ``margin`` seconds before ``ExpiredTime``."""
+    """Caches credentials and fetches new ones ``margin`` seconds before ``ExpiredTime``.
+
+    With ``use_cache`` the session is also shared with other processes through a
+    ``CredentialCache`` (a fresh CLI process then makes no STS/vendor call).
+    """
 
     def __init__(self, *, margin: float, clock: Clock = time.time) -> None:
         self._margin = margin
@@ -73,6 +78,26 @@ class RefreshingProvider(CredentialsProvider):
         self._cached: TemporaryCredentials | None = None
         self._refresh_at = 0.0
         self.exchanges = 0
+        self._shared: CredentialCache | None = None
+        self._shared_parts: tuple[object, ...] = ()
+        self._shared_key = ""
+
+    def use_cache(self, cache: CredentialCache, *parts: object) -> None:
+        """Share sessions across processes under the key ``parts`` (what identifies them)."""
+        self._shared = cache
+        self._shared_parts = parts
+        self._shared_key = cache_key(type(self).__name__, *parts)
+
+    def _obtain(self, now: dt.datetime) -> TemporaryCredentials:
+        if self._shared is not None:
+            reused = self._shared.load(self._shared_key, min_remaining=self._margin + 5, now=now)
+            if reused is not None:
+                return reused
+        fresh = self._fetch()
+        self.exchanges += 1
+        if self._shared is not None:
+            self._shared.store(self._shared_key, fresh)
+        return fresh
 
     @abc.abstractmethod
     def _fetch(self) -> TemporaryCredentials: ...
@@ -84,8 +109,7 @@ class RefreshingProvider(CredentialsProvider):
         with self._lock:
             now = dt.datetime.fromtimestamp(self._clock(), dt.UTC)
             if self._cached is None or self._cached.expires_within(self._margin, now=now):
-                fresh = self._fetch()
-                self.exchanges += 1
+                fresh = self._obtain(now)
                 expiry = fresh.expiration.timestamp() if fresh.expiration else float("inf")
                 self._refresh_at = expiry - self._margin
                 self._cached = fresh
@@ -93,6 +117,9 @@ class RefreshingProvider(CredentialsProvider):
 
     def invalidate(self) -> None:
         with self._lock:
+            if self._shared is not None and self._cached is not None:
+                # Refused by the service: no other process may reuse it either.
+                self._shared.invalidate(self._shared_key, self._cached.access_key_id)
             self._cached = None
             self._refresh_at = 0.0
 
@@ -369,7 +396,7 @@ class VendedProvider(RefreshingProvider):
 
     def narrowed(self, scope: Scope) -> VendedProvider:
         """A provider for the same tenant whose sessions allow only ``scope``."""
-        return VendedProvider(
+        narrowed = VendedProvider(
             self._vendor,
             wallet=self._wallet,
             token=self._token,
@@ -377,6 +404,9 @@ class VendedProvider(RefreshingProvider):
             clock=self._clock,
             scope=scope,
         )
+        if self._shared is not None:
+            narrowed.use_cache(self._shared, *self._shared_parts, scope.keys, scope.read_only)
+        return narrowed
 
     def _fetch(self) -> TemporaryCredentials:
         return self._vendor.vend(self._token(), self._wallet, self.scope)

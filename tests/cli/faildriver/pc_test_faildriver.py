@@ -4,7 +4,8 @@ Installed "by path": this directory holds a ``*.dist-info`` with an entry point 
 ``portable_creds.drivers``, so putting it on ``PYTHONPATH`` makes the real registry find it.
 ``flaky:///ROOT?down=FLAG`` stores like the local driver under ROOT, but every operation
 raises ``RemoteUnavailable`` while the file FLAG exists - a backend that went away and came
-back. ``?crash=FLAG`` raises a plain ``RuntimeError`` instead (an unexpected failure).
+back. ``?crash=FLAG`` raises a plain ``RuntimeError`` instead (an unexpected failure), and
+``?deny=FLAG`` refuses writes with ``AccessDenied`` (a policy that does not allow them).
 """
 
 from __future__ import annotations
@@ -16,13 +17,15 @@ from collections.abc import Iterator
 from urllib.parse import parse_qsl, urlsplit
 
 from portable_creds.driver import Driver, ObjectInfo, ObjectStore, StoredObject, StoreTarget
-from portable_creds.errors import RemoteUnavailable
+from portable_creds.errors import AccessDenied, RemoteUnavailable
 from portable_creds.local import LocalObjectStore
 
 
 class FlakyObjectStore(ObjectStore):
-    def __init__(self, inner: LocalObjectStore, down: str | None, crash: str | None) -> None:
+    def __init__(self, inner: LocalObjectStore, down: str | None, crash: str | None,
+                 deny: str | None = None) -> None:
         self.inner = inner
+        self.deny = deny
         self.down = down
         self.crash = crash
         self.capabilities = inner.capabilities
@@ -42,6 +45,8 @@ class FlakyObjectStore(ObjectStore):
     def put(self, key: str, data: bytes, *, if_none_match: bool = False,
             if_match: str | None = None) -> str:
         self._check()
+        if self.deny and os.path.exists(self.deny):
+            raise AccessDenied(f"put {key}: access denied by the flaky test backend's policy")
         return self.inner.put(key, data, if_none_match=if_none_match, if_match=if_match)
 
     def get(self, key: str) -> StoredObject:
@@ -68,7 +73,9 @@ class FlakyDriver(Driver):
         parts = urlsplit(target.url)
         params = dict(parse_qsl(parts.query))
         inner = LocalObjectStore(parts.path, wallet=target.wallet)
-        return FlakyObjectStore(inner, params.get("down"), params.get("crash"))
+        return FlakyObjectStore(
+            inner, params.get("down"), params.get("crash"), params.get("deny")
+        )
 
     @classmethod
     def admin_main(cls, argv: list[str]) -> int:

@@ -42,6 +42,7 @@ _FIELDS = (
     "log_bucket",
     "log_prefix",
     "trail_name",
+    "revocation",
 )
 
 
@@ -93,6 +94,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--trail-name",
         dest="trail_name",
         help=f"CloudTrail trail for the rendered data-event selectors [{P.DEFAULT_TRAIL_NAME}]",
+    )
+    p.add_argument(
+        "--revocation",
+        choices=list(P.REVOCATIONS),
+        help="tag-variable: inline (one role, up to ~72 offboarded wallets) or sharded "
+        "(256 shard roles, managed deny policies: 100,000+) [inline]",
     )
     sub = p.add_subparsers(dest="command", required=True)
     render = sub.add_parser("render", help="print every document as JSON (or as IaC)")

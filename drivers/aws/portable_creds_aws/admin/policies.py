@@ -29,6 +29,10 @@ from portable_creds.names import validate_prefix, validate_wallet
 
 Flavor = Literal["aws", "rgw"]
 Strategy = Literal["tag-variable", "per-tenant", "role-per-tenant"]
+Revocation = Literal["inline", "sharded"]
+REVOCATIONS = ("inline", "sharded")
+SHARDED_ROLE_BASE_MAX = 61
+"""``<role_name>-<xx>`` (the sharded ``tag-variable`` roles) must fit IAM's 64 characters."""
 STRATEGIES = ("tag-variable", "per-tenant", "role-per-tenant")
 ROLE_PER_TENANT_BASE_MAX = 21
 """``<role_name>-<wallet>`` must fit IAM's 64-character role names (42 for the wallet)."""
@@ -85,6 +89,9 @@ class Deployment:
     log_prefix: str = DEFAULT_LOG_PREFIX
     trail_name: str = DEFAULT_TRAIL_NAME
     """The CloudTrail trail the rendered data-event selectors are for (guidance only)."""
+    revocation: Revocation = "inline"
+    """``tag-variable`` only: ``inline`` (one role, deny list inline: ~72 offboarded wallets)
+    or ``sharded`` (256 shard roles with managed deny policies; see ``sharded``)."""
 
     def __attrs_post_init__(self) -> None:
         validate_prefix(self.prefix)
@@ -107,6 +114,20 @@ class Deployment:
             raise ConfigurationError("flavor aws needs --account-id (12 digits)")
         if not self.issuer.startswith(("https://", "http://")):
             raise ConfigurationError("issuer must be the token's exact iss URL (https://...)")
+        if self.revocation not in REVOCATIONS:
+            raise ConfigurationError(f"revocation must be one of {', '.join(REVOCATIONS)}")
+        if self.revocation == "sharded":
+            if self.strategy != "tag-variable":
+                raise ConfigurationError(
+                    "--revocation sharded applies to --strategy tag-variable only (the other "
+                    "strategies revoke by removing the tenant's own grant)"
+                )
+            if len(self.role_name) > SHARDED_ROLE_BASE_MAX:
+                raise ConfigurationError(
+                    f"role_name {self.role_name!r}: sharded revocation names roles "
+                    f"'<role_name>-<xx>', so role_name may have at most {SHARDED_ROLE_BASE_MAX} "
+                    "characters"
+                )
         if self.log_bucket is not None:
             if self.flavor == "rgw":
                 raise ConfigurationError(f"--log-bucket: {RGW_NO_ACCESS_LOGS}")
@@ -129,9 +150,12 @@ class Deployment:
     @property
     def role_arn(self) -> str:
         """The data role tenants assume; with ``role-per-tenant`` a template whose
-        ``{wallet}`` the driver fills in (each wallet has its own role)."""
+        ``{wallet}`` the driver fills in (each wallet has its own role), with sharded
+        revocation one whose ``{shard}`` it fills with the wallet's first two hex digits."""
         if self.strategy == "role-per-tenant":
             return f"arn:aws:iam::{self.account_id}:role/{self.role_name}-{{wallet}}"
+        if self.revocation == "sharded":
+            return f"arn:aws:iam::{self.account_id}:role/{self.role_name}-{{shard}}"
         return f"arn:aws:iam::{self.account_id}:role/{self.role_name}"
 
     @property

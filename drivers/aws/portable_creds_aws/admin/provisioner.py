@@ -117,7 +117,16 @@ class Provisioner:
             n[len(P.TENANT_POLICY_PREFIX) :] for n in names if n.startswith(P.TENANT_POLICY_PREFIX)
         )
 
+    @functools.cached_property
+    def sharded(self) -> Any:
+        """The sharded revocation layout (``sharded.ShardedRevocation``)."""
+        from .sharded import ShardedRevocation
+
+        return ShardedRevocation(self)
+
     def offboarded(self) -> list[str]:
+        if self.d.revocation == "sharded":
+            return list(self.sharded.denied())
         doc = self._role_policy(P.OFFBOARDED_POLICY)
         if doc is None:
             return []
@@ -261,8 +270,18 @@ class Provisioner:
         if self.d.strategy == "tag-variable":
             # The deny list is compared with the recorded offboarded wallets, so a wallet the
             # operator offboarded but a concurrent writer un-denied shows up as drift.
-            want["offboarded"] = self.tenancy.expected_denied()
-            have["offboarded"] = self.offboarded()
+            denied = self.offboarded() if self.d.revocation == "inline" else None
+            if self.d.revocation == "sharded":
+                # No single data role: 256 shard roles, every deny in its wallet's shard.
+                by_shard = self.sharded.scan()
+                denied = sorted(w for ws in by_shard.values() for w in ws)
+                want["role"] = None
+                want["shard_roles"] = canonical(self.sharded.rendered_roles())
+                have["shard_roles"] = canonical(self.sharded.deployed_roles())
+                want["misplaced_denies"] = []
+                have["misplaced_denies"] = self.sharded.misplaced(by_shard)
+            want["offboarded"] = self.tenancy.expected_denied(denied)
+            have["offboarded"] = denied
         if want == have:
             return []
         a = json.dumps(have, indent=2, sort_keys=True).splitlines()
@@ -342,6 +361,8 @@ class Provisioner:
             done.append(f"registered OIDC provider {d.provider_arn}")
         if d.strategy == "role-per-tenant":
             return done  # no shared role: each tenant's role is created by onboard
+        if d.revocation == "sharded":
+            return done + list(self.sharded.apply())  # shard roles instead of one role
         trust = P.compact(P.trust_policy(d))
         if _maybe("get role", lambda: self.iam.get_role(RoleName=d.role_name)) is None:
             _call(

@@ -38,6 +38,11 @@ def _require_aws(d: P.Deployment, what: str) -> None:
             "per wallet at onboarding ('admin s3 onboard'), which a static template cannot "
             "hold: use --strategy tag-variable (the AWS default) for CloudFormation/Terraform"
         )
+    if d.revocation == "sharded":
+        raise ConfigurationError(
+            f"{what} renders the one shared data role; --revocation sharded deploys 256 shard "
+            "roles with managed deny policies, which is not rendered yet: deploy it with 'apply'"
+        )
 
 
 def _role_policies(d: P.Deployment, tenants: list[str] | None) -> dict[str, Any]:

@@ -24,10 +24,10 @@ Capacity: (6,144 - 181) // 45 = 132 wallets per policy, x 10 per role = 1,320 pe
 x 256 shards = 337,920 wallets if uniform. At 100,000 revoked wallets a shard holds ~391 (the
 fullest of 256 measured at 441), i.e. 3-4 managed policies per shard, ~860 in all (<= 1,500).
 
-Status: the layout and its quota check are implemented and tested here; the provisioner's
-``tag-variable`` offboard still writes the single-role deny document and refuses, with a clear
-error, once that would pass 10,240 characters (``check_single_role``), instead of failing inside
-IAM. Wiring the shard roles into ``apply``/``offboard`` is the remaining step.
+Status: with ``revocation="inline"`` (the default) the provisioner's ``tag-variable`` offboard
+writes the single-role deny document and refuses, with a clear error, once that would pass
+10,240 characters (``check_single_role``). With ``revocation="sharded"`` ``apply`` / ``onboard``
+/ ``offboard`` / ``verify`` deploy this layout (``sharded``; stable packing there, same quotas).
 """
 
 from __future__ import annotations
@@ -197,5 +197,5 @@ def check_single_role(d: P.Deployment, wallets: list[str]) -> None:
         raise ConfigurationError(
             f"offboarding {len(wallets)} wallets needs {used} characters of inline policy on "
             f"{d.role_name}, over IAM's 10,240 per role: revocation at this scale needs the "
-            "sharded layout (docs/aws.md, 'Offboarding at scale')"
+            "sharded layout: --revocation sharded (docs/aws.md, 'Offboarding at scale')"
         )

@@ -15,6 +15,8 @@ intent. Intent writes are single-object PUT/DELETEs, atomic on S3 and RGW.
   wallet. Settling therefore compares *every recorded wallet* with IAM, not only its own; the
   argument above then covers the other writers' wallets too. Wallets with no record at all
   (deployments older than the records) are left as they are, and ``verify`` reports them.
+  With sharded revocation (``sharded``) the shared document is per shard, and settling
+  covers the wallet's shard.
 """
 
 from __future__ import annotations
@@ -60,15 +62,19 @@ class Tenancy:
             return recorded
         return self.live()
 
-    def expected_denied(self) -> list[str]:
-        """``tag-variable``: the deny list the records call for (unrecorded entries kept)."""
+    def expected_denied(self, denied: list[str] | None = None) -> list[str]:
+        """``tag-variable``: the deny list the records call for (unrecorded entries kept);
+        ``denied`` is the live deny list if the caller has already read it."""
         on = set(self.intent.onboarded())
-        return sorted((set(self.p.offboarded()) | set(self.intent.offboarded())) - on)
+        live = self.p.offboarded() if denied is None else denied
+        return sorted((set(live) | set(self.intent.offboarded())) - on)
 
     # ------------------------------------------------------------------ write
     def onboard(self, wallet: str) -> str:
         w = validate_wallet(wallet)
-        if self.d.strategy != "role-per-tenant" and not self.p.shared_role_exists():
+        if self.d.revocation == "sharded":
+            self._require_shard_role(w)
+        elif self.d.strategy != "role-per-tenant" and not self.p.shared_role_exists():
             raise NotFound(f"role {self.d.role_name} does not exist: run `apply` first")
         self.intent.mark_onboarded(w)
         self._settle(w)
@@ -88,7 +94,16 @@ class Tenancy:
             return f"offboarded {w}: role {self.roles_name(w)} deleted"
         if self.d.strategy == "per-tenant":
             return f"offboarded {w}: role policy {P.tenant_policy_name(w)} removed"
+        if self.d.revocation == "sharded":
+            return f"offboarded {w}: denied on shard role {self.d.role_name}-{w[2:4]}"
         return f"offboarded {w}: denied by {P.OFFBOARDED_POLICY}"
+
+    def _require_shard_role(self, w: str) -> None:
+        from .revocation import shard_of, shard_role_name
+
+        name = shard_role_name(self.d, shard_of(w))
+        if not self.p.sharded.role_exists(name):
+            raise NotFound(f"role {name} does not exist: run `apply` first")
 
     def roles_name(self, w: str) -> str:
         from .tenant_roles import role_name
@@ -100,6 +115,8 @@ class Tenancy:
             return self.roles.get(w) is not None
         if self.d.strategy == "per-tenant":
             return self.p.role_policy(P.tenant_policy_name(w)) is not None
+        if self.d.revocation == "sharded":
+            return not self.p.sharded.is_denied(w)
         return w not in self.p.offboarded()
 
     def _settle(self, w: str) -> None:
@@ -119,7 +136,7 @@ class Tenancy:
                     return
             else:
                 try:
-                    if not self._settle_shared():
+                    if not self._settle_shared(w):
                         return
                 except PortableCredsError as exc:
                     # RGW answers a delete of a policy another writer just removed with an
@@ -132,10 +149,15 @@ class Tenancy:
             "again (the recorded intent is kept and `verify` shows any difference)"
         )
 
-    def _settle_shared(self) -> bool:
-        """One round for the shared-document strategies; ``True`` if IAM had to change."""
+    def _settle_shared(self, wallet: str) -> bool:
+        """One round for the shared-document strategies; ``True`` if IAM had to change.
+        With sharded revocation only the wallet's shard is shared, so only it is settled."""
         on = set(self.intent.onboarded())
         off = set(self.intent.offboarded()) - on
+        if self.d.revocation == "sharded":
+            from .revocation import shard_of
+
+            return bool(self.p.sharded.settle_shard(shard_of(wallet), on, off))
         if self.d.strategy == "per-tenant":
             have = set(self.p.policy_tenants())
             changed = False
