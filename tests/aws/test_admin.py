@@ -236,3 +236,31 @@ def test_lifecycle_and_versioning_apply_and_verify(rgw_deployment: RgwDeployment
     assert live["versioning"] == "Enabled"
     assert live["lifecycle"]["Rules"][0]["Expiration"] == {"Days": 7}
     assert live["public_access_block"]["IgnorePublicAcls"] is True
+
+
+@pytest.mark.rgw
+def test_admin_can_multi_delete_object_versions(rgw_deployment: RgwDeployment) -> None:
+    """Teardown and purges empty a bucket version by version through DeleteObjects. On RGW
+    that needs ``s3:DeleteObjectVersion`` in the bucket policy, for the objects a tenant
+    session wrote and for those the administrator wrote itself (docs/ceph.md)."""
+    s3 = rgw_deployment.provisioner.s3
+    bucket = rgw_deployment.bucket
+    w = random_wallet()
+    rgw_deployment.provisioner.onboard(w)
+    try:
+        rgw_deployment.store(w).put("github", b"tenant-written")
+        admin_key = f"admin-scratch/{w}"
+        s3.put_object(Bucket=bucket, Key=admin_key, Body=b"admin-written")
+        tenant_prefix = f"{rgw_deployment.deployment.prefix}/{w}/"
+        items = [
+            {"Key": v["Key"], "VersionId": v["VersionId"]}
+            for p in (tenant_prefix, admin_key)
+            for v in s3.list_object_versions(Bucket=bucket, Prefix=p).get("Versions", [])
+        ]
+        assert len(items) == 2
+        resp = s3.delete_objects(Bucket=bucket, Delete={"Objects": items})
+        assert resp.get("Errors", []) == []
+        for p in (tenant_prefix, admin_key):
+            assert "Versions" not in s3.list_object_versions(Bucket=bucket, Prefix=p)
+    finally:
+        rgw_deployment.provisioner.offboard(w)

@@ -299,7 +299,13 @@ def offboarded_policy(d: Deployment, wallets: list[str]) -> dict[str, Any] | Non
 
 def bucket_policy(d: Deployment) -> dict[str, Any] | None:
     """Administrator read access. Needed on RGW: objects a web-identity session writes belong
-    to a shadow user, so even the bucket owner cannot read them without a grant."""
+    to a shadow user, so even the bucket owner cannot read them without a grant.
+
+    ``s3:DeleteObjectVersion`` too: Ceph RGW 16.2 checks it for every DeleteObjects entry that
+    carries a ``VersionId`` (``"null"`` on an unversioned bucket included) and, once a bucket
+    policy exists, refuses such an entry with ``AccessDenied`` unless the policy allows it, even
+    for objects the bucket owner wrote itself (measured; docs/ceph.md). Emptying a bucket
+    version by version (teardown, purges) needs it."""
     admin = d.admin
     if admin is None:
         return None
@@ -310,7 +316,12 @@ def bucket_policy(d: Deployment) -> dict[str, Any] | None:
                 "Sid": "AdminRead",
                 "Effect": "Allow",
                 "Principal": {"AWS": [admin]},
-                "Action": ["s3:GetObject", "s3:ListBucket", "s3:DeleteObject"],
+                "Action": [
+                    "s3:GetObject",
+                    "s3:ListBucket",
+                    "s3:DeleteObject",
+                    "s3:DeleteObjectVersion",
+                ],
                 "Resource": [d.bucket_arn, f"{d.bucket_arn}/*"],
             }
         ],
