@@ -22,7 +22,6 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import attrs
-import jwt
 
 from portable_creds.credcache import CredentialCache, cache_key
 from portable_creds.driver import CredentialsProvider, TemporaryCredentials, TokenSource
@@ -189,6 +188,8 @@ class JwksSource:
             raise ConfigurationError("the token vendor needs the issuer's JWKS or jwks_url")
         if url is not None:
             check_service_url(url, what="jwks_url")  # https off loopback, no user:password@
+        import jwt  # here, not at module level: a tenant's CLI process never verifies tokens
+
         self._jwks = dict(jwks) if jwks is not None else None
         self._url = url
         self._client = (
@@ -198,6 +199,8 @@ class JwksSource:
         )
 
     def _fetched_keys(self, kid: str | None) -> list[Any]:
+        import jwt
+
         assert self._client is not None
         try:
             jwk_set = self._client.get_jwk_set()
@@ -218,6 +221,8 @@ class JwksSource:
     def key_for(self, kid: str | None, alg: str) -> list[Any]:
         if self._client is not None:
             return self._fetched_keys(kid)
+        import jwt
+
         assert self._jwks is not None
         keys = [k for k in self._jwks.get("keys", []) if kid is None or k.get("kid") == kid]
         out = []
@@ -289,6 +294,8 @@ class TokenVendor(Vendor):
 
     def validate(self, token: str) -> dict[str, Any]:
         """Signature (issuer's JWKS), iss, aud, exp and nbf. Raises ``InvalidToken``."""
+        import jwt
+
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError:
