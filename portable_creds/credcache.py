@@ -32,7 +32,7 @@ from pathlib import Path
 
 from . import paths
 from .driver import TemporaryCredentials
-from .outbox import write_file_atomic
+from .paths import write_file_atomic
 
 ENV_DISABLE = "PORTABLE_CREDS_NO_CREDENTIAL_CACHE"
 CACHE_DIR = ("cache", "credentials")

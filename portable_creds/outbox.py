@@ -49,7 +49,7 @@ from .errors import (
     PortableCredsError,
     PreconditionFailed,
 )
-from .paths import ensure_private_dir
+from .paths import ensure_private_dir, fsync_dir, fsync_file, write_file_atomic
 
 _SUFFIX = ".json"
 _LAST = ".last"
@@ -95,71 +95,9 @@ class FlushResult:
     failed: list[tuple[OutboxEntry, PortableCredsError]]
 
 
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _write_temp(path: Path, data: bytes, mode: int, *, durable: bool) -> Path:
-    tmp = path.with_name(f".tmp-{path.name}-{secrets.token_hex(4)}")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_CLOEXEC, mode)
-    try:
-        os.fchmod(fd, mode)
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
-        if durable:
-            os.fsync(fd)
-    except BaseException:
-        os.close(fd)
-        tmp.unlink(missing_ok=True)
-        raise
-    os.close(fd)
-    return tmp
-
-
-def write_file_atomic(path: Path, data: bytes, mode: int = 0o600, *, durable: bool = True) -> None:
-    """Temp file in the same directory, (fsync), rename, (fsync the directory).
-
-    ``durable=False`` skips both fsyncs: the rename is still atomic for every reader and
-    survives the death of this process, but not necessarily a power loss.
-    """
-    tmp = _write_temp(path, data, mode, durable=durable)
-    try:
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    if durable:
-        _fsync_dir(path.parent)
-
-
 def _put_file(directory: str, name: str, data: bytes, *, durable: bool) -> None:
-    """``write_file_atomic`` for the hot path: plain string paths, 0600."""
-    final = os.path.join(directory, name)
-    tmp = os.path.join(directory, f".tmp-{name}-{secrets.token_hex(4)}")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_CLOEXEC, 0o600)
-    try:
-        os.fchmod(fd, 0o600)
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
-        if durable:
-            os.fsync(fd)
-        os.close(fd)
-        fd = -1
-        os.replace(tmp, final)
-    except BaseException:
-        if fd >= 0:
-            os.close(fd)
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    if durable:
-        _fsync_dir(Path(directory))
+    """An entry file, 0600, written whole (``paths.write_file_atomic``)."""
+    write_file_atomic(os.path.join(directory, name), data, 0o600, durable=durable)
 
 
 def _frame(payload: bytes) -> bytes:
@@ -389,15 +327,9 @@ class Outbox:
             finally:
                 slot.busy.release()
             return self.directory / name
-        try:
-            fd = os.open(entry.path, os.O_RDONLY | _O_CLOEXEC)
-        except FileNotFoundError:
+        if not fsync_file(entry.path):
             return None
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        _fsync_dir(self.directory)
+        fsync_dir(self.directory)
         return entry.path
 
     def recover(self) -> int:

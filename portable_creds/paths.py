@@ -83,29 +83,52 @@ def fsync_dir(path: PathArg) -> None:
         os.close(fd)
 
 
-def write_file_atomic(path: PathArg, data: bytes, mode: int = 0o600) -> None:
+def write_file_atomic(
+    path: PathArg, data: bytes, mode: int = 0o600, *, durable: bool = True
+) -> None:
     """Replace ``path`` with ``data`` all at once, durably: readers see the old or the new file.
 
     A temp file in the same directory (created with ``mode``, so a secret is never readable by
     others, not even briefly), written and fsynced, renamed over ``path``, then the directory
-    fsynced. The one implementation for the outbox, the config file and anything else.
+    fsynced. The one implementation for the outbox, the credential cache, the config file and
+    anything else. ``durable=False`` skips both fsyncs: the rename is still atomic for every
+    reader and survives the death of this process, but not necessarily a power loss.
     """
     path = Path(path)
     tmp = path.with_name(f".tmp-{path.name}-{secrets.token_hex(4)}")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), mode)
     try:
         os.fchmod(fd, mode)
         view = memoryview(data)
         while view:
             view = view[os.write(fd, view) :]
-        os.fsync(fd)
+        if durable:
+            os.fsync(fd)
     except BaseException:
         os.close(fd)
         tmp.unlink(missing_ok=True)
         raise
     os.close(fd)
-    os.replace(tmp, path)
-    fsync_dir(path.parent)
+    try:
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    if durable:
+        fsync_dir(path.parent)
+
+
+def fsync_file(path: PathArg) -> bool:
+    """Make an existing file's contents durable; ``False`` if it does not exist (any more)."""
+    try:
+        fd = os.open(os.fspath(path), os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+    except FileNotFoundError:
+        return False
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    return True
 
 
 def ensure_private_dir(path: PathArg) -> Path:

@@ -21,6 +21,7 @@ extra of portable-creds-tencent); importing this module never imports it.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import signal
 import threading
@@ -113,8 +114,20 @@ class WsgiServer:
     # -- graceful shutdown ------------------------------------------------------------------
 
     def _in_loop(self, fn: Callable[[], None]) -> None:
-        """Run ``fn`` in the server's I/O thread (waitress's sockets are not thread-safe)."""
-        self._server.trigger.pull_trigger(fn)
+        """Run ``fn`` in the server's I/O thread (waitress's sockets are not thread-safe).
+
+        If that loop has already ended (its trigger closed with it: seen as EBADF when a
+        shutdown raced the loop's own exit), there is no other thread left to race, so ``fn``
+        runs here; closing what is already closed is not an error at shutdown.
+        """
+        if self._thread is not None and self._thread.is_alive():
+            try:
+                self._server.trigger.pull_trigger(fn)
+                return
+            except OSError:
+                pass
+        with contextlib.suppress(OSError):
+            fn()
 
     def _channels(self) -> list[Any]:
         return [

@@ -15,6 +15,7 @@ from portable_creds.errors import IntegrityError
 from portable_creds.key_chain import ChainedKeySource
 from portable_creds.keys import CustodianKey, KeySource
 from portable_creds.secret_key import SecretKeySource
+from portable_creds.store import RewrapIncomplete
 
 from ..cloud_fixtures import REGION, random_wallet
 
@@ -72,8 +73,11 @@ def test_a_move_never_rewraps_what_does_not_open(
     local = _store(tmp_path, wallet, secret)
     local.put("a", b"alpha")
     stranger = SecretKeySource(os.urandom(32))
-    with pytest.raises(IntegrityError):
+    with pytest.raises(RewrapIncomplete) as raised:  # every credential tried, failures named
         _store(tmp_path, wallet, ChainedKeySource(kms_source, stranger)).rewrap()
+    assert [(service, type(exc)) for service, exc in raised.value.report.failed] == [
+        ("a", IntegrityError)
+    ]
     assert local.get("a").reveal() == b"alpha"
 
 

@@ -88,7 +88,7 @@ class ShardedRevocation:
 
     # ------------------------------------------------------------------ apply / verify
     def apply(self) -> list[str]:
-        from .provisioner import _call, _maybe
+        from .calls import _call, _maybe
 
         d = self.d
         done: list[str] = []
@@ -128,7 +128,7 @@ class ShardedRevocation:
         return done
 
     def role_exists(self, name: str) -> bool:
-        from .provisioner import _maybe
+        from .calls import _maybe
 
         return _maybe("get role", functools.partial(self.iam.get_role, RoleName=name)) is not None
 
@@ -144,7 +144,7 @@ class ShardedRevocation:
         }
 
     def deployed_roles(self) -> dict[str, Any]:
-        from .provisioner import _doc, _maybe
+        from .calls import _doc, _maybe
 
         out: dict[str, Any] = {}
         for s in shards():
@@ -162,7 +162,7 @@ class ShardedRevocation:
         return out
 
     def _inline_names(self, role: str) -> list[str]:
-        from .provisioner import _call
+        from .calls import _call
 
         def names() -> list[str]:
             pages = self.iam.get_paginator("list_role_policies").paginate(RoleName=role)
@@ -171,7 +171,7 @@ class ShardedRevocation:
         return _call(f"list role policies {role}", names)
 
     def _inline(self, role: str, name: str) -> Any:
-        from .provisioner import _call, _doc
+        from .calls import _call, _doc
 
         got = _call(
             f"get role policy {name}",
@@ -192,7 +192,7 @@ class ShardedRevocation:
     # ------------------------------------------------------------------ read
     def layout(self, shard: str) -> dict[int, tuple[str, list[str]]]:
         """Policy index -> (ARN, denied wallets) of one shard's attached deny policies."""
-        from .provisioner import _call, _doc, _maybe
+        from .calls import _call, _doc, _maybe
 
         role = R.shard_role_name(self.d, shard)
         prefix = f"{role}-offboarded-"
@@ -267,7 +267,7 @@ class ShardedRevocation:
         return True
 
     def _create(self, shard: str, n: int, wallets: list[str]) -> None:
-        from .provisioner import _call, _maybe
+        from .calls import _call, _maybe
 
         name = policy_name(self.d, shard, n)
         arn = policy_arn(self.d, name)
@@ -296,7 +296,7 @@ class ShardedRevocation:
 
     def _new_version(self, arn: str, wallets: list[str]) -> None:
         """Replace a policy's document; IAM keeps at most 5 versions, so drop old ones."""
-        from .provisioner import _call
+        from .calls import _call
 
         versions = _call(
             "list policy versions", functools.partial(self.iam.list_policy_versions, PolicyArn=arn)
@@ -320,7 +320,7 @@ class ShardedRevocation:
         )
 
     def _delete(self, arn: str, role: str) -> None:
-        from .provisioner import _maybe
+        from .calls import _maybe
 
         _maybe(
             "detach policy",
