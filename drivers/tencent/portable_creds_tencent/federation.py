@@ -19,7 +19,7 @@ import re
 import threading
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
@@ -34,15 +34,13 @@ from portable_creds.errors import (
 from portable_creds.httpclient import check_service_url
 from portable_creds.names import tenant_prefix, validate_wallet
 
-from .policies import (
-    WALLET_TAG,
-    BucketRef,
-    checked_session_policy,
-    scoped_policy,
-    tenant_policy,
-)
 from .settings import Clock, StaticKeys
-from .tcapi import TcApi
+
+if TYPE_CHECKING:
+    # Only the vendor builds policies and only an exchange calls STS: a tenant process whose
+    # session comes from the credential cache imports neither (issue 13).
+    from .policies import BucketRef
+    from .tcapi import TcApi
 
 _ALGORITHMS = ["RS256", "RS384", "RS512", "ES256", "ES384", "PS256"]
 
@@ -345,6 +343,8 @@ class TokenVendor(Vendor):
 
     def session_policy(self, wallet: str, scope: Scope | None = None) -> dict[str, Any]:
         """The inline policy: the tenant prefix, or exactly the scope's keys inside it."""
+        from .policies import scoped_policy, tenant_policy
+
         if scope is None:
             return tenant_policy(self.bucket, self.prefix, wallet)
         base = tenant_prefix(wallet, self.prefix)
@@ -357,6 +357,8 @@ class TokenVendor(Vendor):
         return scoped_policy(self.bucket, list(scope.keys), read_only=scope.read_only)
 
     def vend(self, token: str, wallet: str, scope: Scope | None = None) -> TemporaryCredentials:
+        from .policies import WALLET_TAG, checked_session_policy
+
         wallet = validate_wallet(wallet)
         claims = self.validate(token)
         claimed = claims.get(self.wallet_claim)

@@ -13,7 +13,6 @@ from typing import Any
 from portable_creds.errors import ConfigurationError
 
 from .federation import JwksSource, TokenVendor
-from .policies import BucketRef
 from .settings import CosSettings, static_keys
 from .tcapi import TcApi
 
@@ -36,6 +35,8 @@ def build_vendor(settings: CosSettings, options: dict[str, Any]) -> TokenVendor:
 
     Only for the trusted process that owns the vendor key; see ``federation`` for why.
     """
+    from .policies import BucketRef  # here: a tenant's cold CLI process builds no policy
+
     if not settings.issuer or not settings.audience:
         raise ConfigurationError("token-vendor mode needs issuer= and audience= options")
     jwks = options.get("jwks")
