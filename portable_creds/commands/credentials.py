@@ -118,12 +118,17 @@ def register(subparsers: Any) -> None:
             "examples:\n"
             "  portable-creds --kek-version 2 rewrap          # rotate to KEK version 2\n"
             "  portable-creds --kek-version 2 rewrap --json\n"
-            "  portable-creds --backend s3://creds --kek-version 2 rewrap --all-wallets"
+            "  portable-creds --backend s3://creds --kek-version 2 rewrap --all-wallets\n"
+            "  portable-creds --backend 's3://creds?kms_key=ARN' rewrap --from-keys root-secret\n"
+            "  portable-creds --backend s3://creds rewrap --all-wallets --from-keys kms:ARN\n\n"
+            "Custody moves (root secret <-> KMS <-> signer): docs/portability.md"
         ),
     )
+    from . import _custody
     from .copy import add_fleet_options
 
     add_fleet_options(p)
+    _custody.add_options(p)
     p.set_defaults(func=cmd_rewrap)
 
 
@@ -345,7 +350,12 @@ def cmd_rewrap(args: argparse.Namespace) -> int:
         return cmd_rewrap_fleet(args)
     from ..store import RewrapIncomplete
 
-    with _common.open_store(args) as store:
+    keys = None
+    if getattr(args, "from_keys", None) or getattr(args, "to_keys", None):
+        from . import _custody
+
+        keys = _custody.factory(args, _common.resolve_settings(args))
+    with _common.open_store(args, keys=keys) as store:
         report = store.rewrap_report()
         changed = len(report.rewrapped)
         if _common.flag(args, "json"):
