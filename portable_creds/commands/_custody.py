@@ -21,29 +21,6 @@ if TYPE_CHECKING:
     from ..driver import ObjectStore
     from ..keys import KeySource
 
-SPEC_HELP = "root-secret, root-secret:FILE, signer, or the backend's kms:<key ARN>"
-
-
-def add_options(p: argparse.ArgumentParser, *, side: str = "") -> None:
-    """``--from-keys SPEC`` (repeatable) and ``--to-keys SPEC``."""
-    where = f" ({side})" if side else ""
-    p.add_argument(
-        "--from-keys",
-        dest="from_keys",
-        action="append",
-        metavar="SPEC",
-        help=f"key source the blobs are sealed with now{where}: {SPEC_HELP} (repeatable: "
-        "each is tried)",
-    )
-    p.add_argument(
-        "--to-keys",
-        dest="to_keys",
-        metavar="SPEC",
-        help="key source to seal with from now on [default: the URL's kms_key=, else the root "
-        "secret]",
-    )
-
-
 def requested(args: argparse.Namespace) -> bool:
     return bool(getattr(args, "from_keys", None) or getattr(args, "to_keys", None))
 

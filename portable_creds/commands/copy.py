@@ -49,10 +49,8 @@ def register(subparsers: Any) -> None:
             "      --to 'cos://creds-1250000000?region=ap-guangzhou' --all-wallets --dry-run\n"
             "  portable-creds copy --from s3://creds --to 'cos://creds-1250000000?region=...' \\\n"
             "      --all-wallets --shard $JOB_COMPLETION_INDEX/8 --workers 16 --json\n"
-            "  portable-creds copy --from local:///old --to local:///new --all-wallets \\\n"
-            "      --to-secret-file new-root.key          # re-seal under a new root secret\n"
             "  portable-creds copy --from local:///old --to s3://creds --all-wallets \\\n"
-            "      --to-keys kms:arn:aws:kms:...:key/ID   # into KMS custody\n\n"
+            "      --to-keys kms:arn:aws:kms:...:key/ID   # re-seal into KMS custody\n\n"
             "More (recovery after a leaked secret, rewrap --all-wallets): docs/portability.md"
         ),
     )
@@ -127,6 +125,29 @@ def add_fleet_options(p: argparse.ArgumentParser) -> None:
         "--shard",
         metavar="I/N",
         help="only the wallets of shard I of N (stable hash; N workers cover every wallet once)",
+    )
+
+
+SPEC_HELP = "root-secret, root-secret:FILE, signer, or the backend's kms:<key ARN>"
+
+
+def add_custody_options(p: argparse.ArgumentParser) -> None:
+    """``rewrap --from-keys SPEC`` (repeatable) and ``--to-keys SPEC`` (``_custody``); here,
+    not in ``_custody``, so registering ``rewrap`` imports no extra module."""
+    p.add_argument(
+        "--from-keys",
+        dest="from_keys",
+        action="append",
+        metavar="SPEC",
+        help=f"key source the blobs are sealed with now: {SPEC_HELP} (repeatable: "
+        "each is tried)",
+    )
+    p.add_argument(
+        "--to-keys",
+        dest="to_keys",
+        metavar="SPEC",
+        help="key source to seal with from now on [default: the URL's kms_key=, else the root "
+        "secret]",
     )
 
 

@@ -117,18 +117,16 @@ def register(subparsers: Any) -> None:
         epilog=(
             "examples:\n"
             "  portable-creds --kek-version 2 rewrap          # rotate to KEK version 2\n"
-            "  portable-creds --kek-version 2 rewrap --json\n"
             "  portable-creds --backend s3://creds --kek-version 2 rewrap --all-wallets\n"
-            "  portable-creds --backend 's3://creds?kms_key=ARN' rewrap --from-keys root-secret\n"
-            "  portable-creds --backend s3://creds rewrap --all-wallets --from-keys kms:ARN\n\n"
-            "Custody moves (root secret <-> KMS <-> signer): docs/portability.md"
+            "  portable-creds --backend s3://creds rewrap --all-wallets --to-keys kms:ARN\n\n"
+            "Custody moves (--from-keys/--to-keys SPEC: root-secret[:FILE], signer, kms:ARN;\n"
+            "root secret <-> KMS <-> signer, both directions): docs/portability.md"
         ),
     )
-    from . import _custody
-    from .copy import add_fleet_options
+    from .copy import add_custody_options, add_fleet_options
 
     add_fleet_options(p)
-    _custody.add_options(p)
+    add_custody_options(p)
     p.set_defaults(func=cmd_rewrap)
 
 
