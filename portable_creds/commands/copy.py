@@ -222,6 +222,7 @@ def _custody_keys(
     ``--from-keys`` by the source's (default: the source URL's KMS key, then what ``_keys``
     picks). KMS calls sign as each backend's administrator."""
     from .. import key_specs
+    from ..errors import ConfigurationError
     from ._custody import _root_secret, _signer
 
     def resolve(text: str, objects: Any) -> Any:
@@ -235,16 +236,26 @@ def _custody_keys(
     from_specs = [key_specs.parse(s) for s in args.from_keys or []]  # all checked first
     if args.to_keys:
         key_specs.parse(args.to_keys)
-    dest_keys = resolve(args.to_keys, dest) if args.to_keys else dest.configured_key_source()
+        dest_keys = resolve(args.to_keys, dest)
+    elif args.to_secret_file:  # the explicit flag wins over the --to URL's kms_key=
+        dest_keys = _secret(args.to_secret_file)
+    else:
+        dest_keys = dest.configured_key_source()
     if from_specs:
         sources = [resolve(s.text, source) for s in from_specs]
         source_keys = key_specs.chain(sources[0], sources[1:])
     else:
-        source_keys, fallback = _keys(args, settings, reseal=True)
+        # The source URL's KMS key opens, then the root secret (if there is one: a fleet
+        # wholly under KMS needs none on this machine).
         configured = source.configured_key_source()
+        try:
+            source_keys, _ = _keys(args, settings, reseal=True)
+        except ConfigurationError:
+            if configured is None or args.from_secret_file:
+                raise
+            source_keys = None
         if configured is not None:
-            source_keys = key_specs.chain(configured, [source_keys])
-        dest_keys = dest_keys or fallback
+            source_keys = key_specs.chain(configured, [source_keys] if source_keys else [])
     if dest_keys is None:  # --from-keys only: the configured root secret seals the copies
         dest_keys = _root_secret(settings, None, create=False)
     return source_keys, dest_keys

@@ -62,7 +62,11 @@ class Env:
         return moto_url(self.endpoint, bucket, role_arn=ROLE, token_file=str(self.token), **params)
 
     def run(
-        self, *args: str, admin: bool = False, input: bytes = b"", extra: dict[str, str] | None = None
+        self,
+        *args: str,
+        admin: bool = False,
+        input: bytes = b"",
+        extra: dict[str, str] | None = None,
     ) -> subprocess.CompletedProcess[bytes]:
         env = dict(self.env)
         if admin:
@@ -249,6 +253,37 @@ def test_copy_local_root_secret_into_s3_kms(
     listed = s3.list_objects_v2(Bucket=other, Prefix=f"bots/{stray}/").get("Contents", [])
     assert listed == []  # never written
     assert not any("stranger" in o or '"one"' in o or '"two"' in o for o in env.outputs)
+
+
+def test_copy_out_of_kms_into_a_root_secret_file_with_no_root_secret_here(
+    env: Env, s3: Any, moto_bucket: str, kms_arn: str, tmp_path: Path
+) -> None:
+    """KMS -> root secret by ``copy``: the ``--from`` URL's kms_key opens (this machine has no
+    root secret at all), ``--to-keys root-secret:FILE`` seals."""
+    (env.home / "root.key").unlink()
+    wallet = random_wallet()
+    kms_url = moto_url(env.endpoint, moto_bucket, kms_key=kms_arn)
+    with portable_creds.open_store(
+        kms_url, wallet=wallet, home=env.home, outbox=False, allow_static_tenant=True,
+        **MOTO_KEYS,
+    ) as store:  # fmt: skip
+        store.put("svc", b"from-kms")
+    assert _suites(s3, moto_bucket, wallet, ["svc"]) == {CUSTODIAN}
+    target = "pc-out-" + os.urandom(4).hex()
+    s3.create_bucket(Bucket=target)
+    new_root = os.urandom(32)
+    secret_file = tmp_path / "new-root.key"
+    secret_file.write_bytes(new_root)
+    secret_file.chmod(0o600)
+    out = env.run("copy", "--from", kms_url, "--to", moto_url(env.endpoint, target),
+                  "--all-wallets", "--to-keys", f"root-secret:{secret_file}", "--json",
+                  "--quiet", admin=True)  # fmt: skip
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert json.loads(out.stdout)["mode"] == "re-seal"
+    assert _suites(s3, target, wallet, ["svc"]) == {COMMIT}
+    assert new_root.hex() not in out.stdout.decode() + out.stderr.decode()
+    got = _read(moto_url(env.endpoint, target), wallet, env.home, "svc", SecretKeySource(new_root))
+    assert got == b"from-kms"
 
 
 # --------------------------------------------------------------------------- signer
