@@ -60,11 +60,15 @@ def test_chain_drops_the_current_source_from_the_previous_ones() -> None:
     assert isinstance(chained, ChainedKeySource) and chained.previous == (b,)
 
 
+_KEYS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+
+
 def test_s3_resolves_kms_specs_and_the_factory_is_used_as_built(
     moto_endpoint: str, moto_bucket: str, tmp_path: Path
 ) -> None:
-    kms: Any = boto3.client("kms", endpoint_url=moto_endpoint, region_name=REGION,
-                            aws_access_key_id="testing", aws_secret_access_key="testing")  # fmt: skip
+    kms: Any = boto3.client(
+        "kms", endpoint_url=moto_endpoint, region_name=REGION, **_KEYS
+    )
     arn = str(kms.create_key()["KeyMetadata"]["Arn"])
     secret = SecretKeySource(os.urandom(32))
     store = portable_creds.open_store(
