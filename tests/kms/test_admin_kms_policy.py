@@ -17,7 +17,12 @@ import boto3
 import pytest
 from parliament import analyze_policy_string
 from portable_creds_aws.admin import policies as P
-from portable_creds_aws.admin.kms_policy import CUSTODIAN_SID, TENANT_SID, key_policy
+from portable_creds_aws.admin.kms_policy import (
+    CUSTODIAN_SID,
+    MAX_POLICY_BYTES,
+    TENANT_SID,
+    key_policy,
+)
 from portable_creds_aws.admin.render_iac import KMS_METADATA, cloudformation, terraform
 
 from portable_creds.errors import ConfigurationError
@@ -100,7 +105,7 @@ def test_parliament_passes_with_and_without_the_custodian(custodian: str | None)
     ("extra", "needle"),
     [
         (["--strategy", "role-per-tenant"], "role-per-tenant"),
-        (["--revocation", "sharded"], "sharded"),
+        (["--strategy", "per-tenant"], "per-tenant"),
         (["--kms-custodian", "alice"], "--kms-custodian"),
     ],
 )
@@ -108,6 +113,18 @@ def test_unsupported_combinations_are_refused(extra: list[str], needle: str) -> 
     out = _cli([*_args("x"), *extra, "render"])
     assert out.returncode == ConfigurationError.exit_code, out.stdout
     assert needle in out.stderr
+
+
+def test_sharded_revocation_names_every_shard_role_within_the_size_limit() -> None:
+    doc = key_policy(_deployment(revocation="sharded", kms_custodian=CUSTODIAN))
+    (tenant,) = [s for s in doc["Statement"] if s["Sid"] == TENANT_SID]
+    principals = tenant["Principal"]["AWS"]
+    assert len(principals) == 256 == len(set(principals))
+    assert principals[0] == f"arn:aws:iam::{ACCOUNT}:role/agentkeys-data-role-00"
+    assert principals[-1] == f"arn:aws:iam::{ACCOUNT}:role/agentkeys-data-role-ff"
+    assert len(json.dumps(doc, separators=(",", ":"))) < MAX_POLICY_BYTES
+    findings = analyze_policy_string(json.dumps(doc), ignore_private_auditors=True).findings
+    assert [f"{f.issue}: {f.detail}" for f in findings if f.issue != "RESOURCE_STAR"] == []
 
 
 def test_custodian_needs_a_key_and_the_key_must_be_an_arn() -> None:
@@ -174,6 +191,22 @@ def test_apply_puts_the_policy_and_verify_reports_drift(moto_endpoint: str) -> N
 
     assert _cli([*args, "apply"]).returncode == 0
     assert _cli([*args, "verify"]).returncode == 0
+
+
+def test_sharded_apply_puts_the_policy_after_the_shard_roles(moto_endpoint: str) -> None:
+    kms = _kms(moto_endpoint)
+    key = str(kms.create_key()["KeyMetadata"]["Arn"])
+    args = [*_args(secrets.token_hex(4), key), "--revocation", "sharded",
+            "--endpoint", moto_endpoint]  # fmt: skip
+    applied = _cli([*args, "apply"])
+    assert applied.returncode == 0, applied.stderr
+    assert applied.stdout.rstrip().endswith(f"key policy on {key}: tenants use only their own "
+                                            "wallet's context")  # fmt: skip
+    live = json.loads(kms.get_key_policy(KeyId=key, PolicyName="default")["Policy"])
+    (tenant,) = [s for s in live["Statement"] if s["Sid"] == TENANT_SID]
+    assert len(tenant["Principal"]["AWS"]) == 256
+    ok = _cli([*args, "verify"])
+    assert ok.returncode == 0, ok.stdout + ok.stderr
 
 
 def test_verify_names_a_key_that_does_not_exist(moto_endpoint: str) -> None:

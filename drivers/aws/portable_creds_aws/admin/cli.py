@@ -108,7 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
         dest="kms_key",
         metavar="ARN",
         help="existing KMS key tenants seal with (kms_key= on their URL): render/apply its key "
-        "policy, verify reports its drift (aws, tag-variable, inline)",
+        "policy, verify reports its drift (aws, tag-variable)",
     )
     p.add_argument(
         "--kms-custodian",

@@ -38,6 +38,24 @@ CUSTODIAN_SID = "CustodianMovesCredentialBlobs"
 _CONTEXT_KEYS = [KMS_CONTEXT_WALLET, KMS_CONTEXT_SERVICE, KMS_CONTEXT_STORAGE_KEY]
 
 
+MAX_POLICY_BYTES = 32768
+"""AWS KMS's key policy size limit (KMS developer guide, "Key policy format")."""
+
+
+def tenant_principals(d: Deployment) -> str | list[str]:
+    """The data role; with sharded revocation every shard role (``<role_name>-00..ff``: a key
+    policy names principals literally, a wildcard ARN is no principal). ``role-per-tenant``
+    (a role per wallet, created at onboarding) is refused by ``Deployment``."""
+    if d.revocation != "sharded":
+        return d.role_arn
+    from .revocation import SHARD_DIGITS, SHARDS, shard_role_name
+
+    return [
+        f"arn:aws:iam::{d.account_id}:role/{shard_role_name(d, f'{i:0{SHARD_DIGITS}x}')}"
+        for i in range(SHARDS)
+    ]
+
+
 def key_policy(d: Deployment) -> dict[str, Any]:
     """The key policy document for the deployment's KMS key (flavor ``aws`` only)."""
     doc: dict[str, Any] = {
@@ -53,7 +71,7 @@ def key_policy(d: Deployment) -> dict[str, Any]:
             {
                 "Sid": TENANT_SID,
                 "Effect": "Allow",
-                "Principal": {"AWS": d.role_arn},
+                "Principal": {"AWS": tenant_principals(d)},
                 "Action": ["kms:GenerateDataKey", "kms:Decrypt"],
                 "Resource": "*",
                 "Condition": {

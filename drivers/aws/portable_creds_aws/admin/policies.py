@@ -155,11 +155,12 @@ class Deployment:
             return
         if self.flavor != "aws":
             raise ConfigurationError("--kms-key: Ceph RGW has no KMS API; use --flavor aws")
-        if self.strategy != "tag-variable" or self.revocation != "inline":
+        if self.strategy != "tag-variable":
             raise ConfigurationError(
-                "--kms-key renders a key policy naming the one shared data role; it is not "
-                "rendered yet for --strategy role-per-tenant or --revocation sharded (a role "
-                "per wallet / per shard): use --strategy tag-variable --revocation inline"
+                "--kms-key renders a key policy naming the data role(s) and conditioning on "
+                "the session's wallet tag; it is not rendered for --strategy role-per-tenant "
+                "or per-tenant (a role per wallet / no tag variable): use --strategy "
+                "tag-variable"
             )
         if not _KMS_KEY_ARN.fullmatch(self.kms_key):
             raise ConfigurationError(

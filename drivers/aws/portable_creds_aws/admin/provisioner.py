@@ -354,8 +354,8 @@ class Provisioner:
             done.append(f"registered OIDC provider {d.provider_arn}")
         if d.strategy == "role-per-tenant":
             return done  # no shared role: each tenant's role is created by onboard
-        if d.revocation == "sharded":
-            return done + list(self.sharded.apply())  # shard roles instead of one role
+        if d.revocation == "sharded":  # shard roles instead of one role; key policy last
+            return done + list(self.sharded.apply()) + self.put_key_policy()
         trust = P.compact(P.trust_policy(d))
         if _maybe("get role", lambda: self.iam.get_role(RoleName=d.role_name)) is None:
             _call(
