@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Literal, NamedTuple, NoReturn
 from ..errors import EXIT_CODES, ConfigurationError, PortableCredsError
 
 if TYPE_CHECKING:
+    from ..driver import ObjectStore
     from ..keys import KeySource
     from ..store import CredentialStore
 
@@ -452,7 +453,7 @@ def open_store(
     wallet: str | None = None,
     settings: Settings | None = None,
     scoped: bool = True,
-    keys: Any = None,
+    keys: KeySource | Callable[[ObjectStore], KeySource] | None = None,
 ) -> CredentialStore:
     """The ``CredentialStore`` the global options and environment describe.
 

@@ -13,7 +13,8 @@ Standard library only at import time (``--help`` imports every command module).
 from __future__ import annotations
 
 import argparse
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from . import _common
 
@@ -97,6 +98,8 @@ def keys_for(
     return key_specs.chain(current, previous)
 
 
-def factory(args: argparse.Namespace, settings: _common.Settings) -> Any:
+def factory(
+    args: argparse.Namespace, settings: _common.Settings
+) -> Callable[[ObjectStore], KeySource]:
     """``keys_for`` as an ``opener.KeysFactory`` (the store's identity signs KMS calls)."""
     return lambda objects: keys_for(args, settings, objects)

@@ -348,12 +348,13 @@ def cmd_rewrap(args: argparse.Namespace) -> int:
         return cmd_rewrap_fleet(args)
     from ..store import RewrapIncomplete
 
+    settings = _common.resolve_settings(args)
     keys = None
     if getattr(args, "from_keys", None) or getattr(args, "to_keys", None):
-        from . import _custody
+        from . import _custody  # custody move: --from-keys/--to-keys name the key sources
 
-        keys = _custody.factory(args, _common.resolve_settings(args))
-    with _common.open_store(args, keys=keys) as store:
+        keys = _custody.factory(args, settings)
+    with _common.open_store(args, settings=settings, keys=keys) as store:
         report = store.rewrap_report()
         changed = len(report.rewrapped)
         if _common.flag(args, "json"):
