@@ -172,8 +172,30 @@ def scoped_policy(ref: BucketRef, keys: list[str], *, read_only: bool) -> dict[s
     }
 
 
-def tenant_policy(ref: BucketRef, prefix: str, wallet: str) -> dict[str, Any]:
-    return prefix_policy(ref, f"{prefix}/{wallet}/", listed_prefixes(prefix, wallet))
+KMS_TENANT_ACTIONS = ("name/kms:GenerateDataKey", "name/kms:Decrypt")
+"""What a tenant does with its own CMK: make data keys (put) and unwrap them (get)."""
+
+
+def kms_key_resource(region: str, owner_uin: str, creator_uin: str, key_id: str) -> str:
+    """CAM's resource for one CMK: ``qcs::kms:$region:$account:key/creatorUin/$creatorUin/$keyid``
+    ("resource-level permissions supported by KMS API operations"), the account written
+    ``uin/<uin>`` as in CAM's general resource syntax."""
+    return f"qcs::kms:{region}:uin/{owner_uin}:key/creatorUin/{creator_uin}/{key_id}"
+
+
+def kms_statement(resource: str) -> dict[str, Any]:
+    """The tenant's only KMS grant: its own key (CAM has no encryption-context condition)."""
+    return {"effect": "allow", "action": list(KMS_TENANT_ACTIONS), "resource": [resource]}
+
+
+def tenant_policy(
+    ref: BucketRef, prefix: str, wallet: str, kms_key: str | None = None
+) -> dict[str, Any]:
+    """The tenant's prefix, plus (with per-tenant KMS keys) its own key's resource."""
+    policy = prefix_policy(ref, f"{prefix}/{wallet}/", listed_prefixes(prefix, wallet))
+    if kms_key is not None:
+        policy["statement"].append(kms_statement(kms_key))
+    return policy
 
 
 def vendor_policy(ref: BucketRef, prefix: str) -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""Tencent Cloud API 3.0 emulation for STS (2018-08-13) and CAM (2019-01-16).
+"""Tencent Cloud API 3.0 emulation for STS (2018-08-13), CAM (2019-01-16) and KMS (2019-01-18,
+``kms_service``).
 
 POST JSON to ``/``; TC3-HMAC-SHA256 verified with the real secret; errors in the JSON envelope
 with HTTP 200, as the real API does.
@@ -25,6 +26,7 @@ from ..policies import MAX_SESSION_POLICY_BYTES
 from . import contract
 from .account import Account, Caller, OidcConfig, Role, Session, new_request_id
 from .cam_eval import PolicyError, evaluate, parse_policy
+from .kms_service import KMS_VERSION, KmsError, KmsService
 from .http_types import HttpRequest, HttpResponse
 from .normalise import cam_stored_form
 from .signatures import parse_tc3_authorization, tc3_signature
@@ -105,6 +107,9 @@ class ApiService:
             ("AttachUserPolicy", self.attach_user_policy),
         ):
             self.routes[(CAM_VERSION, action)] = ("cam", fn, False)
+        self.kms = KmsService(account)
+        for action, fn in self.kms.routes().items():
+            self.routes[(KMS_VERSION, action)] = ("kms", fn, False)
 
     # entry --------------------------------------------------------------------------------
     def handle(self, req: HttpRequest) -> HttpResponse:
@@ -145,7 +150,7 @@ class ApiService:
             result["RequestId"] = request_id
             body = {"Response": result}
             self.exchanges.append(Exchange(service, action, params, result))
-        except ApiError as err:
+        except (ApiError, KmsError) as err:
             body = {
                 "Response": {
                     "Error": {"Code": err.code, "Message": err.message},
