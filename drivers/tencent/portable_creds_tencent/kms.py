@@ -216,8 +216,12 @@ def key_source_for(
 
 
 def _b64(value: Any, what: str) -> bytes:
+    """A base64 field of a KMS answer (``Plaintext``; ``CiphertextBlob``, documented as base64
+    for Encrypt, taken to be the same for GenerateDataKey: if not, puts fail here, closed)."""
+    if not isinstance(value, str):
+        raise RemoteUnavailable(f"Tencent KMS {what}: the answer lacks a field")
     try:
-        return base64.b64decode(str(value), validate=True)
+        return base64.b64decode(value, validate=True)
     except (binascii.Error, ValueError):
         raise RemoteUnavailable(f"Tencent KMS {what}: the answer is not base64") from None
 
@@ -251,20 +255,19 @@ class TencentKmsKeySource(CachingCustodianKeySource):
             },
         )
         dek = _b64(reply.Plaintext, "GenerateDataKey")
-        wrapped = str(reply.CiphertextBlob or "").encode("ascii", "replace")
+        # Stored decoded: base64 has slack bits (a flipped low bit of the last character can
+        # decode to the same bytes), so the envelope keeps the exact bytes KMS authenticates
+        # and every bit of the stored wrapped key reaches KMS.
+        wrapped = _b64(reply.CiphertextBlob, "GenerateDataKey")
         if len(dek) != DATA_KEY_LEN or not wrapped:
             raise RemoteUnavailable("Tencent KMS GenerateDataKey: unexpected answer")
         return dek, wrapped
 
     def _decrypt(self, wrapped: bytes, encryption_context: Mapping[str, str]) -> bytes:
-        try:
-            blob = wrapped.decode("ascii")
-        except UnicodeDecodeError:
-            raise IntegrityError() from None
         reply = self.api.call(
             "Decrypt",
             {
-                "CiphertextBlob": blob,
+                "CiphertextBlob": base64.b64encode(wrapped).decode("ascii"),
                 "EncryptionContext": encryption_context_json(encryption_context),
             },
             unwrap=True,
