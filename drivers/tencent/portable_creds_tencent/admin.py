@@ -10,9 +10,9 @@ from __future__ import annotations
 import argparse
 import base64
 import json
+import re
 import sys
 import xml.etree.ElementTree as ET
-import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TextIO, TypeVar
 
@@ -43,7 +43,8 @@ ROLE_NOT_EXIST = "InvalidParameter.RoleNotExist"
 """What CAM answers GetRole/DeleteRole/AttachRolePolicy/UpdateAssumeRolePolicy/... for a role
 that does not exist: the only "role does not exist" code in cam/v20190116/errorcodes.py."""
 _KMS_ALIAS = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,59}")
-"""CreateKey ``Alias``: "1-60个字母数字 - _ 的组合，首字符必须为字母或者数字" (kms models.py)."""
+"""CreateKey ``Alias`` (kms models.py): 1-60 letters, digits, ``-`` or ``_``, starting with a
+letter or digit; the ``kms-`` prefix is reserved for cloud products."""
 KMS_DELETION_DAYS = 7
 """``offboard --delete-data`` schedules the disabled CMK's deletion after the shortest window
 ScheduleKeyDeletion allows (``PendingWindowInDays`` is 7..30)."""

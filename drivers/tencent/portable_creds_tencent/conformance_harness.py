@@ -30,6 +30,7 @@ except ImportError as exc:  # an optional dependency: say which extra brings it
     ) from exc
 
 from portable_creds.driver import ObjectStore, StoreTarget
+from portable_creds.keys import KeySource
 from portable_creds.scoped import ClientScopedStore
 from portable_creds.store import CredentialStore
 
@@ -167,16 +168,17 @@ class CosHarness(Harness):
         if wallet not in self._onboarded:
             self.provisioner.onboard(wallet)
             self._onboarded.add(wallet)
-        url, keys = self.url(), self.keys
+        url = self.url()
+        keys_arg: KeySource | None = self.keys
         if self.kms:
             key = self.provisioner.tenant_key(wallet)
             assert key is not None
-            url, keys = f"{url}&kms_key={key['KeyId']}", None
+            url, keys_arg = f"{url}&kms_key={key['KeyId']}", None
         return portable_creds.open_store(
             url,
             wallet=wallet,
             token=token,
-            keys=keys,
+            keys=keys_arg,
             home=self.workdir / "home",
             prefix=prefix,
         )

@@ -152,7 +152,9 @@ class KmsApi:
                 "(a local test double)"
             )
         profile = ClientProfile(
-            httpProfile=HttpProfile(protocol=scheme, endpoint=endpoint, reqTimeout=settings.timeout),
+            httpProfile=HttpProfile(
+                protocol=scheme, endpoint=endpoint, reqTimeout=settings.timeout
+            ),
             disable_region_breaker=True,
         )
         self._cred = _ProviderCredential(provider)

@@ -1,4 +1,5 @@
-"""Calls to Tencent Cloud API 3.0 (STS, CAM, the provisioner's KMS calls) through the SDK's ``CommonClient``.
+"""Calls to Tencent Cloud API 3.0 (STS, CAM, the provisioner's KMS calls) through the SDK's
+``CommonClient``.
 
 Why not the generated clients: ``StsClient`` cannot send the unsigned ``AssumeRoleWithWebIdentity``,
 and every client misses an ``Error`` envelope when the response's content type carries a charset.

@@ -26,8 +26,8 @@ from ..policies import MAX_SESSION_POLICY_BYTES
 from . import contract
 from .account import Account, Caller, OidcConfig, Role, Session, new_request_id
 from .cam_eval import PolicyError, evaluate, parse_policy
-from .kms_service import KMS_VERSION, KmsError, KmsService
 from .http_types import HttpRequest, HttpResponse
+from .kms_service import KMS_VERSION, KmsError, KmsService
 from .normalise import cam_stored_form
 from .signatures import parse_tc3_authorization, tc3_signature
 
@@ -108,8 +108,8 @@ class ApiService:
         ):
             self.routes[(CAM_VERSION, action)] = ("cam", fn, False)
         self.kms = KmsService(account)
-        for action, fn in self.kms.routes().items():
-            self.routes[(KMS_VERSION, action)] = ("kms", fn, False)
+        for action, handler in self.kms.routes().items():
+            self.routes[(KMS_VERSION, action)] = ("kms", handler, False)
 
     # entry --------------------------------------------------------------------------------
     def handle(self, req: HttpRequest) -> HttpResponse:

@@ -203,7 +203,7 @@ class KmsService:
             raise KmsError("InvalidParameterValue.InvalidAlias", "Alias is 1-60 of [A-Za-z0-9_-]")
         usage = params.get("KeyUsage") or "ENCRYPT_DECRYPT"
         if usage != "ENCRYPT_DECRYPT":
-            raise KmsError("InvalidParameterValue.InvalidKeyUsage", "the double makes symmetric keys")
+            raise KmsError("InvalidParameterValue.InvalidKeyUsage", "only symmetric keys here")
         assert caller is not None
         with self.account.lock:
             if any(k.alias == alias for k in self.keys.values()):
@@ -293,7 +293,7 @@ class KmsService:
         try:
             plaintext = base64.b64decode(self._str(params, "Plaintext"), validate=True)
         except (binascii.Error, ValueError):
-            raise KmsError("InvalidParameterValue.InvalidPlaintext", "Plaintext is base64") from None
+            raise KmsError("InvalidParameterValue.InvalidPlaintext", "not base64") from None
         if len(plaintext) > MAX_PLAINTEXT:
             raise KmsError("InvalidParameterValue.InvalidPlaintext", "Plaintext is at most 4 KB")
         self.calls.append(("Encrypt", key.key_id))
