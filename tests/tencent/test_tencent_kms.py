@@ -73,6 +73,18 @@ class KmsEnv:
     def url(self, wallet: str, extra: str = "") -> str:
         return f"{self.env.url}&mode=role-per-tenant&kms_key={self.keys[wallet]}{extra}"
 
+    def vended(self, wallet: str, tmp: Any) -> CredentialStore:
+        """Token-vendor mode (in-process vendor holding the vendor key), per-tenant keys."""
+        return portable_creds.open_store(
+            f"{self.env.vendor_url()}&vendor_kms=true&kms_key={self.keys[wallet]}",
+            wallet=wallet,
+            token=self.env.token_for(wallet),
+            home=tmp,
+            outbox=False,
+            secret_id=self.env.vendor.secret_id,
+            secret_key=self.env.vendor.secret_key,
+        )
+
     def store(self, wallet: str, tmp: Any, extra: str = "") -> CredentialStore:
         return portable_creds.open_store(
             self.url(wallet, extra),
@@ -89,6 +101,17 @@ def kenv(double: TencentDouble, idp: TestIdentityProvider) -> KmsEnv:
     prov = Provisioner(
         attrs.evolve(env.deployment, kms=True),
         StaticKeys(double.root.secret_id, double.root.secret_key),
+    )
+    prov.apply()  # the vendor role's ceiling gains the tenant KMS actions
+    double.attach_user_policy(
+        env.vendor.uin,
+        "vendor-may-find-keys",
+        {
+            "version": "2.0",
+            "statement": [
+                {"effect": "allow", "action": ["name/kms:ListKeyDetail"], "resource": ["*"]}
+            ],
+        },
     )
     keys = {}
     for wallet in (WALLET_A, WALLET_B):
@@ -276,6 +299,43 @@ def test_tenant_a_session_cannot_unwrap_tenant_b_blob_cam_on_the_key(
     # Control: the same request with B's session works, so the refusal above is the policy.
     as_b = source_as(kenv, b, kenv.keys[WALLET_B])
     assert len(as_b.decrypt_data_key(wrapped, ctx, 5)) == 32
+
+
+def test_token_vendor_sessions_name_only_their_wallets_key(kenv: KmsEnv, tmp_path: Any) -> None:
+    a = kenv.vended(WALLET_A, tmp_path / "a")
+    b = kenv.vended(WALLET_B, tmp_path / "b")
+    a.put("github", b"alpha")
+    b.put("github", b"bravo")
+    assert kenv.vended(WALLET_A, tmp_path / "a2").get("github").reveal() == b"alpha"
+    sessions = [s for s in kenv.double.issued_sessions if s.via == "AssumeRole"]
+    assert sessions and all(s.session_policy_text for s in sessions)
+    # A's vended session: CAM refuses B's key (the session policy names only A's).
+    wrapped = wrapped_key_of(kenv, key(WALLET_B))
+    ctx = kms_context(Context(WALLET_B, "github", key(WALLET_B)))
+    assert sdk_code(session_kms(a), "Decrypt", {
+        "CiphertextBlob": base64.b64encode(wrapped).decode(),
+        "EncryptionContext": encryption_context_json(ctx),
+    }) == "UnauthorizedOperation"
+    with pytest.raises(IntegrityError):
+        source_as(kenv, a, kenv.keys[WALLET_B]).decrypt_data_key(wrapped, ctx, 5)
+    # A read-only scoped session unwraps A's key but may not make data keys.
+    scoped = a.scoped(["github"], read_only=True, enforcement="cloud")
+    assert scoped.get("github").reveal() == b"alpha"
+    as_scoped = source_as(kenv, scoped, kenv.keys[WALLET_A])
+    a_ctx = kms_context(Context(WALLET_A, "github", key(WALLET_A)))
+    assert len(as_scoped.decrypt_data_key(wrapped_key_of(kenv, key(WALLET_A)), a_ctx, 5)) == 32
+    with pytest.raises(AccessDenied):
+        as_scoped.generate_data_key(kms_context(Context(WALLET_A, "github", key(WALLET_A))), 1)
+
+
+def test_a_vendor_for_an_unonboarded_wallet_says_so(kenv: KmsEnv, tmp_path: Any) -> None:
+    stranger = "0x" + "c3" * 20
+    with pytest.raises(ConfigurationError, match="has no KMS key"):
+        portable_creds.open_store(
+            f"{kenv.env.vendor_url()}&vendor_kms=true&kms_key={kenv.keys[WALLET_A]}",
+            wallet=stranger, token=kenv.env.token_for(stranger), home=tmp_path, outbox=False,
+            secret_id=kenv.env.vendor.secret_id, secret_key=kenv.env.vendor.secret_key,
+        ).put("x", b"y")
 
 
 def test_the_tenant_role_policy_grants_only_its_own_key(kenv: KmsEnv) -> None:

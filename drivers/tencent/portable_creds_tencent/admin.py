@@ -27,6 +27,7 @@ from portable_creds.names import tenant_prefix, validate_wallet
 
 from . import policies
 from .errors import cos_error, tencent_code
+from .kms_keys import find_key, kms_alias
 from .policy_compare import same_policy
 from .settings import CosSettings, StaticKeys, parse_settings, static_keys
 from .tcapi import TcApi
@@ -42,9 +43,6 @@ QUOTA_WARN = 0.8
 ROLE_NOT_EXIST = "InvalidParameter.RoleNotExist"
 """What CAM answers GetRole/DeleteRole/AttachRolePolicy/UpdateAssumeRolePolicy/... for a role
 that does not exist: the only "role does not exist" code in cam/v20190116/errorcodes.py."""
-_KMS_ALIAS = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,59}")
-"""CreateKey ``Alias`` (kms models.py): 1-60 letters, digits, ``-`` or ``_``, starting with a
-letter or digit; the ``kms-`` prefix is reserved for cloud products."""
 KMS_DELETION_DAYS = 7
 """``offboard --delete-data`` schedules the disabled CMK's deletion after the shortest window
 ScheduleKeyDeletion allows (``PendingWindowInDays`` is 7..30)."""
@@ -93,15 +91,8 @@ class Deployment:
         }
 
     def kms_alias(self, wallet: str) -> str:
-        """The wallet's CMK alias (how onboarding finds the key again): the tenant role name,
-        which CreateKey's alias rule (1-60 of letters, digits, ``-``, ``_``) must accept."""
-        alias = self.settings.tenant_role_name(validate_wallet(wallet))
-        if not _KMS_ALIAS.fullmatch(alias) or alias.startswith("kms-"):
-            raise ConfigurationError(
-                f"KMS alias {alias!r} (role_prefix + wallet) is not a valid Tencent KMS alias "
-                "(1-60 letters, digits, '-' or '_', not starting with 'kms-'); shorten role_prefix"
-            )
-        return alias
+        """The wallet's CMK alias (how onboarding finds the key again): the tenant role name."""
+        return kms_alias(self.settings.role_prefix, wallet)
 
     def kms_resource(self, key: Mapping[str, Any] | None) -> str | None:
         """The CAM resource of the tenant's CMK (``KeyMetadata``), a placeholder when rendering
@@ -146,7 +137,11 @@ class Deployment:
                 list(self.vendor_principals), session_tags=self.session_tags
             ),
             "PolicyName": f"{name}-policy",
-            "Policy": policies.vendor_policy(self.ref, self.settings.prefix),
+            "Policy": policies.vendor_policy(
+                self.ref,
+                self.settings.prefix,
+                kms_account=(self.settings.region, self.owner) if self.kms else None,
+            ),
             "SessionDuration": self.session_duration,
         }
 
@@ -353,19 +348,7 @@ class Provisioner:
     # KMS helpers --------------------------------------------------------------------------
     def tenant_key(self, wallet: str) -> dict[str, Any] | None:
         """The wallet's CMK (``KeyMetadata``), found by its alias, or None."""
-        alias = self.d.kms_alias(wallet)
-        offset = 0
-        while True:
-            resp = self.kms.call(
-                "ListKeyDetail", {"SearchKeyAlias": alias, "Offset": offset, "Limit": 100}
-            )
-            items = resp.get("KeyMetadatas") or []
-            for meta in items:
-                if meta.get("Alias") == alias:
-                    return dict(meta)
-            offset += len(items)
-            if not items or offset >= int(resp.get("TotalCount") or 0):
-                return None
+        return find_key(self.kms, self.d.kms_alias(wallet))
 
     def _ensure_key(self, wallet: str) -> tuple[dict[str, Any], list[str]]:
         """Create the wallet's CMK, or adopt it (enabling it again after an offboard)."""

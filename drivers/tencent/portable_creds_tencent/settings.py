@@ -67,6 +67,8 @@ class CosSettings:
     vendor_url: str | None = None
     wallet_claim: str = "sub"
     page_size: int = 1000
+    vendor_kms: bool = False
+    """Token vendor with per-tenant KMS keys: each vended session names its wallet's CMK."""
     kms: TencentKmsSettings | None = None
     """``kms_key=...``: custody of the data keys in Tencent KMS (kms_settings.py)."""
 
@@ -117,6 +119,7 @@ KNOWN_PARAMS = frozenset(
         "broker_ttl",
         "session_jwt_file",
         "session_tags",
+        "vendor_kms",
     }
     | KMS_PARAMS
 )
@@ -223,6 +226,7 @@ def parse_settings(target: StoreTarget) -> CosSettings:
         vendor_url=params.get("vendor_url") or None,
         wallet_claim=params.get("wallet_claim") or "sub",
         page_size=int_param(params, "page_size", 1000, 1, 1000, scheme="cos"),
+        vendor_kms=bool_param(params, "vendor_kms", False, scheme="cos"),
         kms=parse_kms_settings(params),
     )
 
