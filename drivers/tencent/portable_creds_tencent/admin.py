@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import base64
 import json
-import re
 import sys
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Mapping, Sequence

@@ -34,6 +34,7 @@ from portable_creds.errors import (
 from portable_creds.httpclient import check_service_url
 from portable_creds.names import tenant_prefix, validate_wallet
 
+from .kms_keys import TenantKeyDirectory
 from .policies import (
     WALLET_TAG,
     BucketRef,
@@ -41,7 +42,6 @@ from .policies import (
     scoped_policy,
     tenant_policy,
 )
-from .kms_keys import TenantKeyDirectory
 from .settings import Clock, StaticKeys
 from .tcapi import TcApi
 
