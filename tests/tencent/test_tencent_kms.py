@@ -669,3 +669,27 @@ def test_ciphertext_is_opaque_base64_naming_no_plaintext(kenv: KmsEnv) -> None:
 
 
 _ = (Iterator, AUDIENCE)
+
+
+def test_cli_onboard_and_offboard_with_kms(env: Env, tmp_path: Any) -> None:
+    """``admin cos onboard --kms`` / ``offboard --kms`` through ``admin.main``."""
+    from .test_admin import run
+
+    jwks = tmp_path / "jwks.json"
+    jwks.write_text(json.dumps(env.idp.jwks()))
+    cfg = tmp_path / "cfg.json"
+    cfg.write_text(json.dumps({
+        "url": env.url, "issuer": env.deployment.issuer, "audience": [AUDIENCE],
+        "jwks-file": str(jwks), "vendor-principal": list(env.deployment.vendor_principals),
+        "log-bucket": env.deployment.log_bucket, "allowed-cidr": ["127.0.0.0/8"],
+        "no-require-tls": True,
+    }))
+    wallet = "0x" + "d4" * 20
+    onboard = run(env, "onboard", wallet, "--kms", "--config", str(cfg))
+    assert onboard.returncode == 0, onboard.stderr
+    assert "created KMS key " in onboard.stdout and f"for {wallet}" in onboard.stdout
+    rendered = json.loads(run(env, "render", wallet, "--kms", "--config", str(cfg)).stdout)
+    assert "name/kms:Decrypt" in json.dumps(rendered["tenant_roles"][0]["Policy"])
+    assert "name/kms:Decrypt" in json.dumps(rendered["vendor_role"]["Policy"])
+    offboard = run(env, "offboard", wallet, "--kms", "--config", str(cfg))
+    assert offboard.returncode == 0 and "disabled KMS key" in offboard.stdout
