@@ -14,7 +14,6 @@ import inspect
 import json
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -511,7 +510,9 @@ def test_disabled_key_and_unavailable_kms_map_to_typed_errors(
     enable = models.EnableKeyRequest()
     enable.KeyId = kenv.keys[WALLET_A]
     root_kms(kenv.double).EnableKey(enable)
-    store.objects.credentials_provider.credentials()  # the STS call is not the faulted one
+    objects = store.objects
+    assert isinstance(objects, CosObjectStore)
+    objects.credentials_provider.credentials()  # the STS call is not the faulted one
     kenv.double.faults.fail_next(5, status=503, target="api")
     with pytest.raises(RemoteUnavailable):
         store.put("github", b"x")
@@ -668,7 +669,6 @@ def test_ciphertext_is_opaque_base64_naming_no_plaintext(kenv: KmsEnv) -> None:
     }) == "InvalidParameterValue.InvalidCiphertext"
 
 
-_ = (Iterator, AUDIENCE)
 
 
 def test_cli_onboard_and_offboard_with_kms(env: Env, tmp_path: Any) -> None:
@@ -693,3 +693,16 @@ def test_cli_onboard_and_offboard_with_kms(env: Env, tmp_path: Any) -> None:
     assert "name/kms:Decrypt" in json.dumps(rendered["vendor_role"]["Policy"])
     offboard = run(env, "offboard", wallet, "--kms", "--config", str(cfg))
     assert offboard.returncode == 0 and "disabled KMS key" in offboard.stdout
+
+
+def test_kms_over_plain_http_only_to_a_loopback_endpoint() -> None:
+    base = (
+        "cos://c-1250000000?region=ap-guangzhou&owner_uin=1&scheme=http&ip=127.0.0.1&port=9"
+        "&kms_key=k-1"
+    )
+    provider = StaticProvider(StaticKeys("id", "key"))
+    remote = parse_settings(StoreTarget(url=f"{base}&kms_endpoint=kms.example.com", wallet=None))
+    with pytest.raises(ConfigurationError, match="loopback"):
+        KmsApi(remote, provider)
+    local = parse_settings(StoreTarget(url=f"{base}&kms_endpoint=127.0.0.1:9", wallet=None))
+    KmsApi(local, provider)
