@@ -3,7 +3,7 @@
 The registry is the entry-point group ``portable_creds_conformance.harnesses``: every installed
 driver package contributes its harness, and the harness's ``targets`` names the environments it
 can run against (the AWS driver: ``moto``, ``rgw``; the Tencent driver: ``double-role-per-tenant``,
-``double-token-vendor``). Each (driver, target) runs in its own process and writes
+``double-token-vendor``, ``double-kms``). Each (driver, target) runs in its own process and writes
 ``build/conformance/<driver>-<target>.json``. The exit status is non-zero if any run failed, if
 a driver this repository ships is not installed, or - with ``--strict`` (or
 ``PORTABLE_CREDS_CONFORMANCE_STRICT=1``) - if a target was unavailable on this machine.

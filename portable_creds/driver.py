@@ -220,6 +220,18 @@ class ObjectStore(abc.ABC):
         """
         return None
 
+    def key_source_for(self, spec: str) -> KeySource | None:
+        """The key source a driver-specific spec names (``kms:<key>``), else ``None``.
+
+        For custody moves named on the command line (``rewrap --from-keys kms:...``, ``copy
+        --to-keys ...``; see ``portable_creds.key_specs``): the driver builds the cloud's KMS
+        key source signing with *this* store's identity. ``None`` means "this driver has no
+        such key source" and the caller refuses the spec by name. The spec is the whole
+        string (``kms:arn:aws:kms:...``); the key must be named exactly as the URL's
+        ``kms_key=`` names it, since the KEK id in each blob is derived from that string.
+        """
+        return None
+
     def exported_credentials(self) -> dict[str, str]:
         """The store's current credentials as the cloud's usual environment variables.
 

@@ -31,6 +31,8 @@ ENV_SECRET_FILE = "PORTABLE_CREDS_SECRET_FILE"
 DEFAULT_URL = "local:"
 
 Notice = Callable[[str], None]
+KeysFactory = Callable[[ObjectStore], KeySource]
+"""Builds the key source from the opened backend (e.g. with ``ObjectStore.key_source_for``)."""
 
 _log = logging.getLogger("portable_creds")
 
@@ -110,7 +112,7 @@ def open_store(
     *,
     wallet: str,
     token: str | Callable[[], str] | None = None,
-    keys: KeySource | None = None,
+    keys: KeySource | KeysFactory | None = None,
     home: paths.PathArg | None = None,
     prefix: str | None = None,
     max_payload: int = envelope.DEFAULT_MAX_PAYLOAD,
@@ -125,11 +127,14 @@ def open_store(
     ``url``: ``local:`` / ``local:///abs/path`` / ``s3://bucket`` / ``cos://bucket-appid`` ...;
     ``None`` is the local backend under the data home. ``token``: the tenant's OIDC token, or a
     callable returning a fresh one, for federated backends. ``keys``: the key source; ``None``
-    uses the root secret (see ``default_key_source``). ``home``: the data home (default:
-    ``$PORTABLE_CREDS_HOME``, then XDG). ``outbox``: ``None`` = on for remote backends, off for
-    local; ``True``/``False`` to force; or an ``Outbox`` to use. ``prefix``: the storage layout's
-    top segment(s) (default: the URL's ``?prefix=``, else ``bots``). ``on_notice`` receives one-line
-    human notices (the CLI prints them on stderr; the default logs at INFO).
+    uses the root secret (see ``default_key_source``); a URL's ``kms_key=`` seals in front of
+    either. A function of the opened ``ObjectStore`` instead: its result is used exactly as
+    returned (custody moves build KMS sources signing as the store's identity that way).
+    ``home``: the data home (default: ``$PORTABLE_CREDS_HOME``, then XDG). ``outbox``: ``None``
+    = on for remote backends, off for local; ``True``/``False`` to force; or an ``Outbox`` to
+    use. ``prefix``: the storage layout's top segment(s) (default: the URL's ``?prefix=``, else
+    ``bots``). ``on_notice`` receives one-line human notices (the CLI prints them on stderr; the
+    default logs at INFO).
     ``credential_cache``: ``True`` shares temporary (STS) credentials with other processes
     through ``<home>/cache/credentials`` (see ``portable_creds.credcache``; the CLI's default),
     or a ``CredentialCache`` to use; ``None``/``False`` (the library's default): off.
@@ -157,7 +162,10 @@ def open_store(
 
     objects: ObjectStore = open_object_store(url, wallet=wallet, token=token, **options)
     try:
-        keys = _with_configured(objects, keys, home, is_local, on_notice)
+        if keys is not None and not isinstance(keys, KeySource):
+            keys = keys(objects)  # a factory: used as built, nothing chained in front
+        else:
+            keys = _with_configured(objects, keys, home, is_local, on_notice)
         box: Outbox | None
         if isinstance(outbox, Outbox):
             box = outbox

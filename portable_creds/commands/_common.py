@@ -19,6 +19,7 @@ from ..errors import EXIT_CODES, ConfigurationError, PortableCredsError
 
 if TYPE_CHECKING:
     from ..audit import AuditSink
+    from ..driver import ObjectStore
     from ..keys import KeySource
     from ..store import CredentialStore
 
@@ -453,11 +454,13 @@ def open_store(
     wallet: str | None = None,
     settings: Settings | None = None,
     scoped: bool = True,
+    keys: KeySource | Callable[[ObjectStore], KeySource] | None = None,
 ) -> CredentialStore:
     """The ``CredentialStore`` the global options and environment describe.
 
     With ``--scope`` (and ``scoped=True``) it is the scoped store: every operation of the
     command runs with credentials limited to those services (read-only with ``--read-only``).
+    ``keys``: a key source (or ``opener.KeysFactory``) instead of the configured one.
     """
     from ..opener import open_store as _open
 
@@ -467,7 +470,7 @@ def open_store(
         settings.backend,
         wallet=wallet or require_wallet(settings),
         token=legacy_token(args, settings),
-        keys=key_source(settings),
+        keys=keys if keys is not None else key_source(settings),
         home=settings.home,
         prefix=settings.prefix,
         on_notice=notice,

@@ -35,8 +35,10 @@ def register(subparsers: Any) -> None:
             "  re-seal   the prefix changes (URL ?prefix=), or --to-secret-file gives the\n"
             "            destination its own root secret, or --from-secret-file OLD names the\n"
             "            secret the source was sealed with (recovery after a leaked secret: the\n"
-            "            configured secret seals the copies). Blobs are opened, sealed for their\n"
-            "            new place and verified by opening them at the destination."
+            "            configured secret seals the copies), or --to-keys / --from-keys /\n"
+            "            kms_key= on --to move custody (root secret, signer, KMS). Blobs are\n"
+            "            opened, sealed for their new place and verified by opening them at the\n"
+            "            destination; a blob that does not open is reported, never written."
         ),
         epilog=(
             "exit status: 0 when every credential is copied or already present, 1 otherwise.\n\n"
@@ -47,8 +49,8 @@ def register(subparsers: Any) -> None:
             "      --to 'cos://creds-1250000000?region=ap-guangzhou' --all-wallets --dry-run\n"
             "  portable-creds copy --from s3://creds --to 'cos://creds-1250000000?region=...' \\\n"
             "      --all-wallets --shard $JOB_COMPLETION_INDEX/8 --workers 16 --json\n"
-            "  portable-creds copy --from local:///old --to local:///new --all-wallets \\\n"
-            "      --to-secret-file new-root.key          # re-seal under a new root secret\n\n"
+            "  portable-creds copy --from local:///old --to s3://creds --all-wallets \\\n"
+            "      --to-keys kms:arn:aws:kms:...:key/ID   # re-seal into KMS custody\n\n"
             "More (recovery after a leaked secret, rewrap --all-wallets): docs/portability.md"
         ),
     )
@@ -81,6 +83,21 @@ def register(subparsers: Any) -> None:
         "--to-secret-file", metavar="F", help="root secret to seal the copies with (re-seal)"
     )
     p.add_argument(
+        "--from-keys",
+        dest="from_keys",
+        action="append",
+        metavar="SPEC",
+        help="key source the source blobs open with: root-secret[:FILE], signer, or the source "
+        "backend's kms:<key ARN> (repeatable) [default: --from-secret-file / the root secret]",
+    )
+    p.add_argument(
+        "--to-keys",
+        dest="to_keys",
+        metavar="SPEC",
+        help="key source to seal the copies with (re-seal), resolved by the destination "
+        "backend (kms:<key ARN> signs as its administrator) [default: --to-URL's kms_key=]",
+    )
+    p.add_argument(
         "--no-open",
         action="store_true",
         help="verbatim: never open blobs, even when the readers' secret is configured",
@@ -108,6 +125,29 @@ def add_fleet_options(p: argparse.ArgumentParser) -> None:
         "--shard",
         metavar="I/N",
         help="only the wallets of shard I of N (stable hash; N workers cover every wallet once)",
+    )
+
+
+SPEC_HELP = "root-secret, root-secret:FILE, signer, or the backend's kms:<key ARN>"
+
+
+def add_custody_options(p: argparse.ArgumentParser) -> None:
+    """``rewrap --from-keys SPEC`` (repeatable) and ``--to-keys SPEC`` (``_custody``); here,
+    not in ``_custody``, so registering ``rewrap`` imports no extra module."""
+    p.add_argument(
+        "--from-keys",
+        dest="from_keys",
+        action="append",
+        metavar="SPEC",
+        help=f"key source the blobs are sealed with now: {SPEC_HELP} (repeatable: "
+        "each is tried)",
+    )
+    p.add_argument(
+        "--to-keys",
+        dest="to_keys",
+        metavar="SPEC",
+        help="key source to seal with from now on [default: the URL's kms_key=, else the root "
+        "secret]",
     )
 
 
@@ -174,6 +214,53 @@ def _keys(args: argparse.Namespace, settings: Any, *, reseal: bool) -> tuple[Any
     return configured, dest
 
 
+def _custody_keys(
+    args: argparse.Namespace, settings: Any, source: Any, dest: Any
+) -> tuple[Any, Any]:
+    """(source keys, destination keys) when a key-source spec or ``kms_key=`` on ``--to``
+    moves custody: ``--to-keys`` resolved by the destination's driver, else its URL's KMS key;
+    ``--from-keys`` by the source's (default: the source URL's KMS key, then what ``_keys``
+    picks). KMS calls sign as each backend's administrator."""
+    from .. import key_specs
+    from ..errors import ConfigurationError
+    from ._custody import _root_secret, _signer
+
+    def resolve(text: str, objects: Any) -> Any:
+        return key_specs.resolve(
+            key_specs.parse(text),
+            objects,
+            root_secret=lambda path: _root_secret(settings, path, create=False),
+            signer=lambda: _signer(args),
+        )
+
+    from_specs = [key_specs.parse(s) for s in args.from_keys or []]  # all checked first
+    if args.to_keys:
+        key_specs.parse(args.to_keys)
+        dest_keys = resolve(args.to_keys, dest)
+    elif args.to_secret_file:  # the explicit flag wins over the --to URL's kms_key=
+        dest_keys = _secret(args.to_secret_file)
+    else:
+        dest_keys = dest.configured_key_source()
+    if from_specs:
+        sources = [resolve(s.text, source) for s in from_specs]
+        source_keys = key_specs.chain(sources[0], sources[1:])
+    else:
+        # The source URL's KMS key opens, then the root secret (if there is one: a fleet
+        # wholly under KMS needs none on this machine).
+        configured = source.configured_key_source()
+        try:
+            source_keys, _ = _keys(args, settings, reseal=True)
+        except ConfigurationError:
+            if configured is None or args.from_secret_file:
+                raise
+            source_keys = None
+        if configured is not None:
+            source_keys = key_specs.chain(configured, [source_keys] if source_keys else [])
+    if dest_keys is None:  # --from-keys only: the configured root secret seals the copies
+        dest_keys = _root_secret(settings, None, create=False)
+    return source_keys, dest_keys
+
+
 def cmd_copy(args: argparse.Namespace) -> int:
     from .. import copy, transfer
     from ..audit import Recorder, sink_for_cli
@@ -185,8 +272,13 @@ def cmd_copy(args: argparse.Namespace) -> int:
     to_url, to_prefix = split_prefix(args.to_url)
     from_prefix = from_prefix or settings.prefix
     to_prefix = to_prefix or settings.prefix
+    if args.from_keys and args.from_secret_file:
+        _common.fail("give --from-keys or --from-secret-file, not both", code="usage")
+    if args.to_keys and args.to_secret_file:
+        _common.fail("give --to-keys or --to-secret-file, not both", code="usage")
     reseal = from_prefix != to_prefix or bool(args.to_secret_file or args.from_secret_file)
-    source_keys, dest_keys = _keys(args, settings, reseal=reseal)
+    custody = bool(args.from_keys or args.to_keys)
+    source_keys, dest_keys = (None, None) if custody else _keys(args, settings, reseal=reseal)
     opened: list[Any] = []
     sink = sink_for_cli(args)
     try:
@@ -194,6 +286,8 @@ def cmd_copy(args: argparse.Namespace) -> int:
         opened.append(source_objects)
         dest_objects = open_admin(to_url, to_prefix, settings)
         opened.append(dest_objects)
+        if custody or dest_objects.configured_key_source() is not None:
+            source_keys, dest_keys = _custody_keys(args, settings, source_objects, dest_objects)
         wallets = select_wallets(args, settings, source_objects, from_prefix)
         progress = transfer.Progress(sys.stderr, enabled=not args.quiet, label="copy")
         with Recorder(sink, "copy", backend=dest_objects.backend_id):
@@ -235,19 +329,19 @@ def cmd_copy(args: argparse.Namespace) -> int:
 def cmd_rewrap_fleet(args: argparse.Namespace) -> int:
     """``rewrap --all-wallets``: rotate every wallet's KEK through the administrative view."""
     from ..errors import PortableCredsError
-    from ..opener import default_key_source
     from ..store import CredentialStore
+    from ._custody import keys_for
 
     settings = _common.resolve_settings(args)
-    keys = _common.key_source(settings) or default_key_source(
-        settings.home, create=_common.is_local(settings.backend)
-    )
     url, url_prefix = split_prefix(settings.backend)
     prefix = url_prefix or settings.prefix
     objects = open_admin(url, prefix, settings)
     changed: dict[str, int] = {}
     failed: dict[str, str] = {}
     try:
+        # The URL's kms_key= seals (KMS calls sign as the administrator), older blobs open
+        # with the root secret; --from-keys/--to-keys name other sources (custody moves).
+        keys = keys_for(args, settings, objects)
         for wallet in select_wallets(args, settings, objects, prefix):
             try:
                 changed[wallet] = CredentialStore(objects, keys, wallet, prefix=prefix).rewrap()

@@ -117,13 +117,16 @@ def register(subparsers: Any) -> None:
         epilog=(
             "examples:\n"
             "  portable-creds --kek-version 2 rewrap          # rotate to KEK version 2\n"
-            "  portable-creds --kek-version 2 rewrap --json\n"
-            "  portable-creds --backend s3://creds --kek-version 2 rewrap --all-wallets"
+            "  portable-creds --backend s3://creds --kek-version 2 rewrap --all-wallets\n"
+            "  portable-creds --backend s3://creds rewrap --all-wallets --to-keys kms:ARN\n\n"
+            "Custody moves (--from-keys/--to-keys SPEC: root-secret[:FILE], signer, kms:ARN;\n"
+            "root secret <-> KMS <-> signer, both directions): docs/portability.md"
         ),
     )
-    from .copy import add_fleet_options
+    from .copy import add_custody_options, add_fleet_options
 
     add_fleet_options(p)
+    add_custody_options(p)
     p.set_defaults(func=cmd_rewrap)
 
 
@@ -345,7 +348,13 @@ def cmd_rewrap(args: argparse.Namespace) -> int:
         return cmd_rewrap_fleet(args)
     from ..store import RewrapIncomplete
 
-    with _common.open_store(args) as store:
+    settings = _common.resolve_settings(args)
+    keys = None
+    if getattr(args, "from_keys", None) or getattr(args, "to_keys", None):
+        from . import _custody  # custody move: --from-keys/--to-keys name the key sources
+
+        keys = _custody.factory(args, settings)
+    with _common.open_store(args, settings=settings, keys=keys) as store:
         report = store.rewrap_report()
         changed = len(report.rewrapped)
         if _common.flag(args, "json"):

@@ -442,6 +442,32 @@ class S3ObjectStore(ObjectStore):
             return key_source_for(self.settings, self.provider.botocore_credentials)
         return key_source_for(self.settings, static_credentials(self.settings))
 
+    def key_source_for(self, spec: str) -> KeySource | None:
+        """``kms:<key ARN>``: AWS KMS with that key, signing as this store's identity.
+
+        The KMS endpoint and cache bounds are the URL's ``kms_*`` parameters when it has them,
+        else the defaults (the S3 endpoint; read caching on)."""
+        if not spec.startswith("kms:"):
+            return None
+        from .clients import static_credentials
+        from .kms import AwsKmsKeySource, kms_client
+        from .kms_settings import parse_kms_settings
+
+        configured = self.settings.kms
+        kms = parse_kms_settings({"kms_key": spec[len("kms:") :]}, None)
+        assert kms is not None
+        creds = (
+            self.provider.botocore_credentials
+            if self.provider is not None
+            else static_credentials(self.settings)
+        )
+        return AwsKmsKeySource(
+            kms.key_id,
+            kms_client(self.settings, creds),
+            read_cache=configured.read_cache if configured is not None else kms.read_cache,
+            write_cache=configured.write_cache if configured is not None else None,
+        )
+
     def exported_credentials(self) -> dict[str, str]:
         """The current (refreshed) session as the AWS SDKs' standard environment variables.
 

@@ -12,7 +12,7 @@ import base64
 import json
 import sys
 import xml.etree.ElementTree as ET
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TextIO, TypeVar
 
 import attrs
@@ -26,6 +26,7 @@ from portable_creds.names import tenant_prefix, validate_wallet
 
 from . import policies
 from .errors import cos_error, tencent_code
+from .kms_keys import find_key, kms_alias
 from .policy_compare import same_policy
 from .settings import CosSettings, StaticKeys, parse_settings, static_keys
 from .tcapi import TcApi
@@ -41,6 +42,9 @@ QUOTA_WARN = 0.8
 ROLE_NOT_EXIST = "InvalidParameter.RoleNotExist"
 """What CAM answers GetRole/DeleteRole/AttachRolePolicy/UpdateAssumeRolePolicy/... for a role
 that does not exist: the only "role does not exist" code in cam/v20190116/errorcodes.py."""
+KMS_DELETION_DAYS = 7
+"""``offboard --delete-data`` schedules the disabled CMK's deletion after the shortest window
+ScheduleKeyDeletion allows (``PendingWindowInDays`` is 7..30)."""
 
 
 @attrs.frozen
@@ -60,6 +64,9 @@ class Deployment:
     session_duration: int = 43200
     session_tags: bool = False
     role_quota: int = ROLE_QUOTA
+    kms: bool = False
+    """Per-tenant KMS keys: onboarding creates (or adopts) the wallet's CMK and grants its role
+    ``kms:GenerateDataKey``/``kms:Decrypt`` on that key only (docs/tencent.md)."""
 
     @property
     def ref(self) -> policies.BucketRef:
@@ -82,7 +89,24 @@ class Deployment:
             "Description": "portable-creds tenants",
         }
 
-    def tenant_role(self, wallet: str) -> dict[str, Any]:
+    def kms_alias(self, wallet: str) -> str:
+        """The wallet's CMK alias (how onboarding finds the key again): the tenant role name."""
+        return kms_alias(self.settings.role_prefix, wallet)
+
+    def kms_resource(self, key: Mapping[str, Any] | None) -> str | None:
+        """The CAM resource of the tenant's CMK (``KeyMetadata``), a placeholder when rendering
+        without the account, ``None`` without KMS."""
+        if not self.kms:
+            return None
+        if key is None:
+            return policies.kms_key_resource(
+                self.settings.region, self.owner, "${CreatorUin}", "${KeyId}"
+            )
+        return policies.kms_key_resource(
+            self.settings.region, self.owner, str(key["CreatorUin"]), str(key["KeyId"])
+        )
+
+    def tenant_role(self, wallet: str, kms_key: Mapping[str, Any] | None = None) -> dict[str, Any]:
         wallet = validate_wallet(wallet)
         name = self.settings.tenant_role_name(wallet)
         return {
@@ -96,7 +120,9 @@ class Deployment:
                 self.settings.wallet_claim,
             ),
             "PolicyName": f"{name}-policy",
-            "Policy": policies.tenant_policy(self.ref, self.settings.prefix, wallet),
+            "Policy": policies.tenant_policy(
+                self.ref, self.settings.prefix, wallet, self.kms_resource(kms_key)
+            ),
             "SessionDuration": self.session_duration,
         }
 
@@ -110,7 +136,11 @@ class Deployment:
                 list(self.vendor_principals), session_tags=self.session_tags
             ),
             "PolicyName": f"{name}-policy",
-            "Policy": policies.vendor_policy(self.ref, self.settings.prefix),
+            "Policy": policies.vendor_policy(
+                self.ref,
+                self.settings.prefix,
+                kms_account=(self.settings.region, self.owner) if self.kms else None,
+            ),
             "SessionDuration": self.session_duration,
         }
 
@@ -167,6 +197,16 @@ class Provisioner:
         s = deployment.settings
         self.cam = TcApi(
             "cam",
+            s.region,
+            keys,
+            endpoint=s.api_endpoint,
+            scheme=s.api_scheme,
+            timeout=s.timeout,
+            retries=s.retries,
+            max_elapsed=s.max_elapsed,
+        )
+        self.kms = TcApi(
+            "kms",
             s.region,
             keys,
             endpoint=s.api_endpoint,
@@ -304,6 +344,34 @@ class Provisioner:
             done.append(f"attached {spec['PolicyName']} to {spec['RoleName']}")
         return done
 
+    # KMS helpers --------------------------------------------------------------------------
+    def tenant_key(self, wallet: str) -> dict[str, Any] | None:
+        """The wallet's CMK (``KeyMetadata``), found by its alias, or None."""
+        return find_key(self.kms, self.d.kms_alias(wallet))
+
+    def _ensure_key(self, wallet: str) -> tuple[dict[str, Any], list[str]]:
+        """Create the wallet's CMK, or adopt it (enabling it again after an offboard)."""
+        key = self.tenant_key(wallet)
+        if key is None:
+            alias = self.d.kms_alias(wallet)
+            self.kms.call(
+                "CreateKey",
+                {"Alias": alias, "Description": f"portable-creds tenant {wallet}"},
+            )
+            key = self.tenant_key(wallet)
+            if key is None:
+                raise ConfigurationError(f"KMS CreateKey succeeded but alias {alias} is not found")
+            return key, [f"created KMS key {key['KeyId']} ({alias}) for {wallet}"]
+        if key.get("KeyState") == "Disabled":
+            self.kms.call("EnableKey", {"KeyId": key["KeyId"]})
+            return key, [f"enabled KMS key {key['KeyId']} for {wallet}"]
+        if key.get("KeyState") != "Enabled":
+            raise ConfigurationError(
+                f"the KMS key {key['KeyId']} of {wallet} is {key.get('KeyState')}; cancel its "
+                "deletion in the KMS console (or delete the alias) before onboarding again"
+            )
+        return key, []
+
     # commands -----------------------------------------------------------------------------
     def apply(self) -> list[str]:
         done: list[str] = []
@@ -342,7 +410,8 @@ class Provisioner:
         return done
 
     def onboard(self, wallet: str) -> list[str]:
-        done = self._ensure_role(self.d.tenant_role(wallet))
+        key, done = self._ensure_key(wallet) if self.d.kms else (None, [])
+        done += self._ensure_role(self.d.tenant_role(wallet, key))
         self.warnings = self.quota_problems() if done else []
         return done
 
@@ -364,6 +433,8 @@ class Provisioner:
             except NotFound:
                 pass  # deleted by a concurrent offboard
 
+        if self.d.kms:
+            done += self._revoke_key(wallet, delete=delete_data)
         if delete_data:
             prefix = tenant_prefix(wallet, self.d.settings.prefix)
             bucket = self.d.settings.bucket
@@ -383,6 +454,33 @@ class Provisioner:
                 )
                 done.append(f"deleted {len(keys)} objects under {prefix}")
         return done
+
+    def _revoke_key(self, wallet: str, *, delete: bool) -> list[str]:
+        """Disable the wallet's CMK: no identity can unwrap its data keys any more (a cached
+        data key in a running client lives at most ``kms_cache_age``). ``delete`` (with
+        ``--delete-data``) also schedules the key's deletion: irreversible after the window."""
+        key = self.tenant_key(wallet)
+        if key is None:
+            return []
+        done: list[str] = []
+        if key.get("KeyState") == "Enabled":
+            self.kms.call("DisableKey", {"KeyId": key["KeyId"]})
+            done.append(f"disabled KMS key {key['KeyId']} of {wallet}")
+        if delete and key.get("KeyState") != "PendingDelete":
+            self.kms.call(
+                "ScheduleKeyDeletion",
+                {"KeyId": key["KeyId"], "PendingWindowInDays": KMS_DELETION_DAYS},
+            )
+            done.append(f"scheduled deletion of KMS key {key['KeyId']} in {KMS_DELETION_DAYS} days")
+        return done
+
+    def _key_drift(self, wallet: str) -> tuple[dict[str, Any] | None, list[str]]:
+        key = self.tenant_key(wallet)
+        if key is None:
+            return None, [f"KMS key of {wallet} ({self.d.kms_alias(wallet)}) is missing"]
+        if key.get("KeyState") != "Enabled":
+            return key, [f"KMS key {key['KeyId']} of {wallet} is {key.get('KeyState')}"]
+        return key, []
 
     def _oidc_drift(self, current: dict[str, Any]) -> list[str]:
         want = self.d.oidc_config()
@@ -472,7 +570,9 @@ class Provisioner:
             drift += self._role_drift(vendor)
         wallets, role_total = self._roles()
         for wallet in wallets:
-            drift += self._role_drift(self.d.tenant_role(wallet))
+            key, key_drift = self._key_drift(wallet) if self.d.kms else (None, [])
+            drift += key_drift
+            drift += self._role_drift(self.d.tenant_role(wallet, key))
         bucket = self.d.settings.bucket
         want_bp = self.d.bucket_policy()
         try:
@@ -536,6 +636,12 @@ def _parser() -> argparse.ArgumentParser:
         "--session-tags",
         action="store_true",
         help="allow the vendor principals name/sts:TagSession (needed by session_tags=true)",
+    )
+    p.add_argument(
+        "--kms",
+        action="store_true",
+        help="per-tenant KMS keys: onboard creates the wallet's CMK and grants its role use of "
+        "it only; offboard disables it (with --delete-data: schedules its deletion)",
     )
     p.add_argument(
         "--role-quota",
@@ -604,6 +710,7 @@ def deployment_from_args(args: argparse.Namespace) -> Deployment:
         allowed_cidrs=tuple(opt("allowed_cidr") or ()),
         session_tags=bool(opt("session_tags")),
         role_quota=int(opt("role_quota") or ROLE_QUOTA),
+        kms=bool(opt("kms")),
     )
 
 

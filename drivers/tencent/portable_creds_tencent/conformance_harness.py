@@ -1,10 +1,18 @@
 """Conformance harness for the ``cos`` driver against the Tencent double.
 
-Targets ``double-role-per-tenant`` and ``double-token-vendor``: one double per run, provisioned
+Targets ``double-role-per-tenant``, ``double-token-vendor`` and ``double-kms``: one double per
+run, provisioned
 with the driver's own provisioner for the run's prefix; tenants are onboarded on first use
 (role-per-tenant needs a CAM role per wallet). In token-vendor mode the vendor runs as an HTTP
 service (``VendorServer``) holding the vendor key; tenant stores only know its URL. Tenant
 isolation is enforced by the double's CAM evaluation, which is what isolation-storage must see.
+
+``double-kms`` is role-per-tenant with custody in the double's KMS: the provisioner runs with
+per-tenant keys (``Deployment(kms=True)``), every tenant store is opened with
+``kms_key=<its wallet's KeyId>`` and no other key source, so it seals with
+``TencentKmsKeySource`` (envelope suite 0x0002) signing as the tenant's session; vectors,
+roundtrip, isolation-crypto and integrity run on KMS-wrapped data keys, and every unwrap is
+CAM-evaluated on the tenant's key.
 """
 
 from __future__ import annotations
@@ -22,6 +30,7 @@ except ImportError as exc:  # an optional dependency: say which extra brings it
     ) from exc
 
 from portable_creds.driver import ObjectStore, StoreTarget
+from portable_creds.keys import KeySource
 from portable_creds.scoped import ClientScopedStore
 from portable_creds.store import CredentialStore
 
@@ -39,13 +48,21 @@ DURATION = 900
 
 class CosHarness(Harness):
     driver = "cos"
-    targets: ClassVar[tuple[str, ...]] = ("double-role-per-tenant", "double-token-vendor")
+    targets: ClassVar[tuple[str, ...]] = (
+        "double-role-per-tenant",
+        "double-token-vendor",
+        "double-kms",
+    )
 
     _double: TencentDouble | None = None
 
     @property
     def mode(self) -> str:
-        return self.target.removeprefix("double-")
+        return "role-per-tenant" if self.kms else self.target.removeprefix("double-")
+
+    @property
+    def kms(self) -> bool:
+        return self.target == "double-kms"
 
     def setup(self) -> None:
         d = TencentDouble().start()
@@ -83,6 +100,7 @@ class CosHarness(Harness):
             vendor_principals=(f"qcs::cam::uin/{d.owner_uin}:uin/{self.vendor.uin}",),
             require_tls=False,
             allowed_cidrs=("127.0.0.0/8",),
+            kms=self.kms,
         )
         self.provisioner = Provisioner(deployment, self.root)
         self.provisioner.apply()
@@ -150,11 +168,17 @@ class CosHarness(Harness):
         if wallet not in self._onboarded:
             self.provisioner.onboard(wallet)
             self._onboarded.add(wallet)
+        url = self.url()
+        keys_arg: KeySource | None = self.keys
+        if self.kms:
+            key = self.provisioner.tenant_key(wallet)
+            assert key is not None
+            url, keys_arg = f"{url}&kms_key={key['KeyId']}", None
         return portable_creds.open_store(
-            self.url(),
+            url,
             wallet=wallet,
             token=token,
-            keys=self.keys,
+            keys=keys_arg,
             home=self.workdir / "home",
             prefix=prefix,
         )

@@ -42,6 +42,7 @@ from portable_creds.errors import (
     RemoteUnavailable,
     TransientError,
 )
+from portable_creds.keys import KeySource
 from portable_creds.retry import RetryPolicy
 
 from . import sdklog
@@ -428,6 +429,17 @@ class CosObjectStore(ObjectStore):
             return super().scoped(keys, read_only=read_only)
         provider = self._provider.narrowed(Scope(tuple(keys), read_only))
         return CosObjectStore(self.settings, provider, federated=True, sleep=self._sleep)
+
+    def configured_key_source(self) -> KeySource | None:
+        """``kms_key=...``: Tencent KMS signing as this store's identity (the tenant's session).
+
+        The KMS module (and the SDK it wraps) is imported only here, so a store without
+        ``kms_key=`` never loads it."""
+        if self.settings.kms is None:
+            return None
+        from .kms import key_source_for
+
+        return key_source_for(self.settings, self._provider)
 
     def exported_credentials(self) -> dict[str, str]:
         """The current (refreshed) session as environment variables for another process.

@@ -39,6 +39,7 @@ from .settings import Clock, StaticKeys
 if TYPE_CHECKING:
     # Only the vendor builds policies and only an exchange calls STS: a tenant process whose
     # session comes from the credential cache imports neither (issue 13).
+    from .kms_keys import TenantKeyDirectory
     from .policies import BucketRef
     from .tcapi import TcApi
 
@@ -275,6 +276,7 @@ class TokenVendor(Vendor):
         duration: int = 3600,
         clock: Clock = time.time,
         session_tags: bool = False,
+        kms_keys: TenantKeyDirectory | None = None,
     ) -> None:
         if not sts.signed:
             raise ConfigurationError("the token vendor needs its own API key to call AssumeRole")
@@ -289,6 +291,8 @@ class TokenVendor(Vendor):
         self.duration = duration
         self._clock = clock
         self.session_tags = session_tags
+        self.kms_keys = kms_keys
+        """Per-tenant KMS keys: each session also names exactly its wallet's CMK."""
 
     def validate(self, token: str) -> dict[str, Any]:
         """Signature (issuer's JWKS), iss, aud, exp and nbf. Raises ``InvalidToken``."""
@@ -342,11 +346,13 @@ class TokenVendor(Vendor):
         return claims
 
     def session_policy(self, wallet: str, scope: Scope | None = None) -> dict[str, Any]:
-        """The inline policy: the tenant prefix, or exactly the scope's keys inside it."""
+        """The inline policy: the tenant prefix, or exactly the scope's keys inside it (and,
+        with per-tenant KMS keys, the wallet's own CMK)."""
         from .policies import scoped_policy, tenant_policy
 
+        kms_key = self.kms_keys.resource(wallet) if self.kms_keys is not None else None
         if scope is None:
-            return tenant_policy(self.bucket, self.prefix, wallet)
+            return tenant_policy(self.bucket, self.prefix, wallet, kms_key)
         base = tenant_prefix(wallet, self.prefix)
         if not scope.keys or len(scope.keys) > MAX_SCOPED_KEYS:
             raise ConfigurationError(f"a scoped session names 1-{MAX_SCOPED_KEYS} objects")
@@ -354,7 +360,9 @@ class TokenVendor(Vendor):
             # Keys become policy resources: no wildcards, no escaping the tenant's prefix.
             if not key.startswith(base) or not _SCOPED_KEY.fullmatch(key) or ".." in key:
                 raise AccessDenied(f"{key!r} is not an object of wallet {wallet}")
-        return scoped_policy(self.bucket, list(scope.keys), read_only=scope.read_only)
+        return scoped_policy(
+            self.bucket, list(scope.keys), read_only=scope.read_only, kms_key=kms_key
+        )
 
     def vend(self, token: str, wallet: str, scope: Scope | None = None) -> TemporaryCredentials:
         from .policies import WALLET_TAG, checked_session_policy

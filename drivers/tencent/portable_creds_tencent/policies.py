@@ -155,30 +155,68 @@ def checked_session_policy(policy: dict[str, Any], what: str) -> str:
     return encoded
 
 
-def scoped_policy(ref: BucketRef, keys: list[str], *, read_only: bool) -> dict[str, Any]:
-    """Exactly these objects; reads only if ``read_only``; no listing."""
+def scoped_policy(
+    ref: BucketRef, keys: list[str], *, read_only: bool, kms_key: str | None = None
+) -> dict[str, Any]:
+    """Exactly these objects; reads only if ``read_only``; no listing. With a per-tenant KMS
+    key (its resource), unwrapping with it (and, unless ``read_only``, making data keys)."""
     actions = ["name/cos:GetObject", "name/cos:HeadObject"]
     if not read_only:
         actions += ["name/cos:PutObject", "name/cos:DeleteObject"]
-    return {
-        "version": "2.0",
-        "statement": [
-            {
-                "effect": "allow",
-                "action": actions,
-                "resource": [ref.object_resource(k) for k in keys],
-            }
-        ],
-    }
+    statements: list[dict[str, Any]] = [
+        {
+            "effect": "allow",
+            "action": actions,
+            "resource": [ref.object_resource(k) for k in keys],
+        }
+    ]
+    if kms_key is not None:
+        kms = kms_statement(kms_key)
+        if read_only:
+            kms["action"] = ["name/kms:Decrypt"]
+        statements.append(kms)
+    return {"version": "2.0", "statement": statements}
 
 
-def tenant_policy(ref: BucketRef, prefix: str, wallet: str) -> dict[str, Any]:
-    return prefix_policy(ref, f"{prefix}/{wallet}/", listed_prefixes(prefix, wallet))
+KMS_TENANT_ACTIONS = ("name/kms:GenerateDataKey", "name/kms:Decrypt")
+"""What a tenant does with its own CMK: make data keys (put) and unwrap them (get)."""
 
 
-def vendor_policy(ref: BucketRef, prefix: str) -> dict[str, Any]:
-    """The vendor role's ceiling: every tenant. Each session is cut down by its inline policy."""
-    return prefix_policy(ref, f"{prefix}/", listing_anywhere=True)
+def kms_key_resource(region: str, owner_uin: str, creator_uin: str, key_id: str) -> str:
+    """CAM's resource for one CMK: ``qcs::kms:$region:$account:key/creatorUin/$creatorUin/$keyid``
+    ("resource-level permissions supported by KMS API operations"), the account written
+    ``uin/<uin>`` as in CAM's general resource syntax."""
+    return f"qcs::kms:{region}:uin/{owner_uin}:key/creatorUin/{creator_uin}/{key_id}"
+
+
+def kms_statement(resource: str) -> dict[str, Any]:
+    """The tenant's only KMS grant: its own key (CAM has no encryption-context condition)."""
+    return {"effect": "allow", "action": list(KMS_TENANT_ACTIONS), "resource": [resource]}
+
+
+def tenant_policy(
+    ref: BucketRef, prefix: str, wallet: str, kms_key: str | None = None
+) -> dict[str, Any]:
+    """The tenant's prefix, plus (with per-tenant KMS keys) its own key's resource."""
+    policy = prefix_policy(ref, f"{prefix}/{wallet}/", listed_prefixes(prefix, wallet))
+    if kms_key is not None:
+        policy["statement"].append(kms_statement(kms_key))
+    return policy
+
+
+def vendor_policy(
+    ref: BucketRef, prefix: str, kms_account: tuple[str, str] | None = None
+) -> dict[str, Any]:
+    """The vendor role's ceiling: every tenant. Each session is cut down by its inline policy.
+
+    ``kms_account`` (region, owner UIN): per-tenant KMS keys, so the ceiling also allows the
+    tenant actions on every CMK of the account (``key/*``: no finite list covers tenants
+    onboarded later); each vended session names exactly its wallet's key."""
+    policy = prefix_policy(ref, f"{prefix}/", listing_anywhere=True)
+    if kms_account is not None:
+        region, owner = kms_account
+        policy["statement"].append(kms_statement(f"qcs::kms:{region}:uin/{owner}:key/*"))
+    return policy
 
 
 def tenant_trust_policy(

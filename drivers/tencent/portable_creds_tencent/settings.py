@@ -16,6 +16,8 @@ from portable_creds.httpclient import is_loopback
 from portable_creds.names import validate_prefix
 from portable_creds.params import bool_param, int_param
 
+from .kms_settings import KMS_PARAMS, TencentKmsSettings, parse_kms_settings
+
 Mode = Literal["role-per-tenant", "token-vendor", "static"]
 CreateOnly = Literal["forbid-overwrite", "if-none-match"]
 
@@ -65,6 +67,10 @@ class CosSettings:
     vendor_url: str | None = None
     wallet_claim: str = "sub"
     page_size: int = 1000
+    vendor_kms: bool = False
+    """Token vendor with per-tenant KMS keys: each vended session names its wallet's CMK."""
+    kms: TencentKmsSettings | None = None
+    """``kms_key=...``: custody of the data keys in Tencent KMS (kms_settings.py)."""
 
     @property
     def role_arn_prefix(self) -> str:
@@ -113,7 +119,9 @@ KNOWN_PARAMS = frozenset(
         "broker_ttl",
         "session_jwt_file",
         "session_tags",
+        "vendor_kms",
     }
+    | KMS_PARAMS
 )
 """Every ``cos://`` URL parameter; anything else is a typo that would otherwise be ignored."""
 
@@ -218,6 +226,8 @@ def parse_settings(target: StoreTarget) -> CosSettings:
         vendor_url=params.get("vendor_url") or None,
         wallet_claim=params.get("wallet_claim") or "sub",
         page_size=int_param(params, "page_size", 1000, 1, 1000, scheme="cos"),
+        vendor_kms=bool_param(params, "vendor_kms", False, scheme="cos"),
+        kms=parse_kms_settings(params),
     )
 
 

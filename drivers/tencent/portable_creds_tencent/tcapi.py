@@ -1,4 +1,5 @@
-"""Calls to Tencent Cloud API 3.0 (STS, CAM) through the SDK's ``CommonClient``.
+"""Calls to Tencent Cloud API 3.0 (STS, CAM, the provisioner's KMS calls) through the SDK's
+``CommonClient``.
 
 Why not the generated clients: ``StsClient`` cannot send the unsigned ``AssumeRoleWithWebIdentity``,
 and every client misses an ``Error`` envelope when the response's content type carries a charset.
@@ -19,7 +20,7 @@ from . import sdklog
 from .errors import api_error
 from .settings import StaticKeys
 
-VERSIONS = {"sts": "2018-08-13", "cam": "2019-01-16"}
+VERSIONS = {"sts": "2018-08-13", "cam": "2019-01-16", "kms": "2019-01-18"}
 
 sdklog.install()
 

@@ -18,8 +18,12 @@ from .tcapi import TcApi
 
 
 def sts_client(settings: CosSettings, keys: Any = None) -> TcApi:
+    return api_client("sts", settings, keys)
+
+
+def api_client(service: str, settings: CosSettings, keys: Any = None) -> TcApi:
     return TcApi(
-        "sts",
+        service,
         settings.region,
         keys,
         endpoint=settings.api_endpoint,
@@ -35,7 +39,9 @@ def build_vendor(settings: CosSettings, options: dict[str, Any]) -> TokenVendor:
 
     Only for the trusted process that owns the vendor key; see ``federation`` for why.
     """
-    from .policies import BucketRef  # here: a tenant's cold CLI process builds no policy
+    # Here, not at module level: a tenant's cold CLI process builds no policy (issue 13).
+    from .kms_keys import TenantKeyDirectory
+    from .policies import BucketRef
 
     if not settings.issuer or not settings.audience:
         raise ConfigurationError("token-vendor mode needs issuer= and audience= options")
@@ -43,6 +49,16 @@ def build_vendor(settings: CosSettings, options: dict[str, Any]) -> TokenVendor:
     if jwks is None and settings.jwks_url is None:
         raise ConfigurationError("token-vendor mode needs jwks_url= (or a jwks= option)")
     keys = static_keys(options, what="the token vendor")
+    kms_keys = None
+    if settings.vendor_kms:
+        if not settings.owner_uin:
+            raise ConfigurationError("vendor_kms=true needs owner_uin=")
+        kms_keys = TenantKeyDirectory(
+            api_client("kms", settings, keys),
+            region=settings.region,
+            owner_uin=settings.owner_uin,
+            role_prefix=settings.role_prefix,
+        )
     return TokenVendor(
         sts_client(settings, keys),
         role_arn=settings.role_arn_prefix + settings.vendor_role,
@@ -55,4 +71,5 @@ def build_vendor(settings: CosSettings, options: dict[str, Any]) -> TokenVendor:
         duration=settings.duration,
         clock=options.get("clock") or time.time,
         session_tags=settings.session_tags,
+        kms_keys=kms_keys,
     )

@@ -24,6 +24,7 @@ _ABSENT = frozenset(
         "NoSuchLifecycleConfiguration",
         "OwnershipControlsNotFoundError",
         "NoSuchKey",
+        "NotFoundException",  # KMS (GetKeyPolicy on a key that does not exist)
         "404",
     }
 )

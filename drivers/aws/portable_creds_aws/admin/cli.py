@@ -43,6 +43,8 @@ _FIELDS = (
     "log_prefix",
     "trail_name",
     "revocation",
+    "kms_key",
+    "kms_custodian",
 )
 
 
@@ -100,6 +102,20 @@ def build_parser() -> argparse.ArgumentParser:
         choices=list(P.REVOCATIONS),
         help="tag-variable: inline (one role, up to ~72 offboarded wallets) or sharded "
         "(256 shard roles, managed deny policies: 100,000+) [inline]",
+    )
+    p.add_argument(
+        "--kms-key",
+        dest="kms_key",
+        metavar="ARN",
+        help="existing KMS key tenants seal with (kms_key= on their URL): render/apply its key "
+        "policy, verify reports its drift (aws, tag-variable)",
+    )
+    p.add_argument(
+        "--kms-custodian",
+        dest="kms_custodian",
+        metavar="ARN",
+        help="role/user ARN the key policy lets use the key for every wallet (custody moves: "
+        "rewrap --all-wallets, copy); default: nobody beyond the tenants",
     )
     sub = p.add_subparsers(dest="command", required=True)
     render = sub.add_parser("render", help="print every document as JSON (or as IaC)")
@@ -173,11 +189,17 @@ def provisioner_from(cfg: dict[str, Any]) -> Provisioner:
         query.append(f"region={cfg['region']}")
     settings = parse_settings(StoreTarget(url=f"s3://{d.bucket}?" + "&".join(query), wallet=None))
     creds = static_credentials(settings)
+    kms = None
+    if d.kms_key is not None:
+        from ..kms import kms_client
+
+        kms = kms_client(settings, creds)
     return Provisioner(
         d,
         iam=iam_client(settings, creds),
         s3=s3_client(settings, creds),
         region=settings.region,
+        kms=kms,
     )
 
 
@@ -198,6 +220,10 @@ def main(argv: list[str]) -> int:
             if d.strategy == "role-per-tenant":
                 docs["tenant_role_template"] = render_role(d, "0x" + "0" * 40)
             docs["audit"] = P.audit_guidance(d)
+            if d.kms_key is not None:
+                from .kms_policy import key_policy
+
+                docs["kms_key_policy"] = {"key": d.kms_key, "policy": key_policy(d)}
             print(json.dumps(docs, indent=2, sort_keys=True))
             return 0
         prov = provisioner_from(cfg)

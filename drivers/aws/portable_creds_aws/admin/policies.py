@@ -20,6 +20,7 @@ statement would defeat the isolation.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any, Literal
 
 import attrs
@@ -52,6 +53,8 @@ RGW_NO_ACCESS_LOGS = (
     "rgw_ops_log_rados or rgw_ops_log_socket_path)"
 )
 VERSION = "2012-10-17"
+_KMS_KEY_ARN = re.compile(r"arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/[A-Za-z0-9-]{1,128}")
+_PRINCIPAL_ARN = re.compile(r"arn:aws[a-z-]*:iam::[0-9]{12}:(role|user)/[A-Za-z0-9+=,.@_/-]{1,512}")
 
 
 def compact(doc: Any) -> str:
@@ -92,6 +95,12 @@ class Deployment:
     revocation: Revocation = "inline"
     """``tag-variable`` only: ``inline`` (one role, deny list inline: ~72 offboarded wallets)
     or ``sharded`` (256 shard roles with managed deny policies; see ``sharded``)."""
+    kms_key: str | None = None
+    """ARN of the (existing) KMS key tenants seal with (``kms_key=`` on their URL): ``apply``
+    puts its key policy (``kms_policy``), ``verify`` reports drift. ``None``: no KMS custody."""
+    kms_custodian: str | None = None
+    """Principal ARN the key policy lets use the key for *any* wallet (custody moves: ``rewrap
+    --all-wallets``, ``copy``); ``None``: nobody but the tenants (and IAM via the root)."""
 
     def __attrs_post_init__(self) -> None:
         validate_prefix(self.prefix)
@@ -136,6 +145,33 @@ class Deployment:
                     "--log-bucket must name another bucket: logging into the data bucket "
                     "would mix log objects with credentials (and log its own deliveries)"
                 )
+
+        self._check_kms()
+
+    def _check_kms(self) -> None:
+        if self.kms_key is None:
+            if self.kms_custodian is not None:
+                raise ConfigurationError("--kms-custodian needs --kms-key (the key it may use)")
+            return
+        if self.flavor != "aws":
+            raise ConfigurationError("--kms-key: Ceph RGW has no KMS API; use --flavor aws")
+        if self.strategy != "tag-variable":
+            raise ConfigurationError(
+                "--kms-key renders a key policy naming the data role(s) and conditioning on "
+                "the session's wallet tag; it is not rendered for --strategy role-per-tenant "
+                "or per-tenant (a role per wallet / no tag variable): use --strategy "
+                "tag-variable"
+            )
+        if not _KMS_KEY_ARN.fullmatch(self.kms_key):
+            raise ConfigurationError(
+                f"--kms-key {self.kms_key!r} is not a KMS key ARN "
+                "(arn:aws:kms:REGION:ACCOUNT:key/KEY-ID): the key policy is put on that key, and "
+                "tenants must name it the same way in kms_key="
+            )
+        if self.kms_custodian is not None and not _PRINCIPAL_ARN.fullmatch(self.kms_custodian):
+            raise ConfigurationError(
+                f"--kms-custodian {self.kms_custodian!r} is not an IAM role or user ARN"
+            )
 
     # ------------------------------------------------------------------ names
     @property

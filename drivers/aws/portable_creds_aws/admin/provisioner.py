@@ -43,11 +43,15 @@ def _lifecycle_rule(rule: dict[str, Any]) -> dict[str, Any]:
 
 
 class Provisioner:
-    def __init__(self, deployment: P.Deployment, *, iam: Any, s3: Any, region: str) -> None:
+    def __init__(
+        self, deployment: P.Deployment, *, iam: Any, s3: Any, region: str, kms: Any = None
+    ) -> None:
         self.d = deployment
         self.iam = iam
         self.s3 = s3
         self.region = region
+        self.kms = kms
+        """KMS client (admin credentials); needed only with ``deployment.kms_key``."""
 
     @functools.cached_property
     def tenancy(self) -> Any:
@@ -233,11 +237,49 @@ class Provisioner:
                 have["misplaced_denies"] = self.sharded.misplaced(by_shard)
             want["offboarded"] = self.tenancy.expected_denied(denied)
             have["offboarded"] = denied
+        kms_drift = self.key_policy_drift()
         if want == have:
-            return []
+            return kms_drift
         a = json.dumps(have, indent=2, sort_keys=True).splitlines()
         b = json.dumps(want, indent=2, sort_keys=True).splitlines()
-        return list(difflib.unified_diff(a, b, "deployed", "rendered", lineterm=""))
+        return [*difflib.unified_diff(a, b, "deployed", "rendered", lineterm=""), *kms_drift]
+
+    def _kms_client(self) -> Any:
+        if self.kms is None:
+            raise PortableCredsError("--kms-key given but the provisioner has no KMS client")
+        return self.kms
+
+    def key_policy_drift(self) -> list[str]:
+        """``--kms-key``: the key policy compared by meaning (statement by statement; see
+        ``kms_policy.key_policy_drift``), one line per difference; empty without a key."""
+        key = self.d.kms_key
+        if key is None:
+            return []
+        from .kms_policy import policy_drift
+
+        kms = self._kms_client()
+        got = _maybe(
+            f"get key policy of {key}",
+            lambda: kms.get_key_policy(KeyId=key, PolicyName="default"),
+        )
+        if got is None:
+            return [f"KMS key {key} does not exist (create it, then run apply)"]
+        return [f"{key}: {line}" for line in policy_drift(self.d, got["Policy"])]
+
+    def put_key_policy(self) -> list[str]:
+        """``--kms-key``: put the rendered key policy on the operator's (existing) key."""
+        key = self.d.kms_key
+        if key is None:
+            return []
+        from .kms_policy import key_policy
+
+        kms = self._kms_client()
+        policy = json.dumps(key_policy(self.d), sort_keys=True)
+        _call(
+            f"put key policy on {key}",
+            lambda: kms.put_key_policy(KeyId=key, PolicyName="default", Policy=policy),
+        )
+        return [f"key policy on {key}: tenants use only their own wallet's context"]
 
     # ------------------------------------------------------------------ write
     def apply(self) -> list[str]:
@@ -312,8 +354,8 @@ class Provisioner:
             done.append(f"registered OIDC provider {d.provider_arn}")
         if d.strategy == "role-per-tenant":
             return done  # no shared role: each tenant's role is created by onboard
-        if d.revocation == "sharded":
-            return done + list(self.sharded.apply())  # shard roles instead of one role
+        if d.revocation == "sharded":  # shard roles instead of one role; key policy last
+            return done + list(self.sharded.apply()) + self.put_key_policy()
         trust = P.compact(P.trust_policy(d))
         if _maybe("get role", lambda: self.iam.get_role(RoleName=d.role_name)) is None:
             _call(
@@ -337,7 +379,8 @@ class Provisioner:
         if d.strategy == "tag-variable":
             self._put_role_policy(P.ISOLATION_POLICY, P.isolation_policy(d))
             done.append(f"role policy {P.ISOLATION_POLICY}")
-        return done
+        # Last: AWS refuses a key policy naming a principal that does not exist yet.
+        return done + self.put_key_policy()
 
     def _put_role_policy(self, name: str, doc: dict[str, Any]) -> None:
         _call(

@@ -7,6 +7,11 @@ stack deployed from them is the same deployment: ``verify`` reports no drift aga
 (tests/aws/test_render_iac.py deploys the template into moto's CloudFormation and runs
 ``verify``). Pure: no network, no SDK.
 
+``--kms-key``: Terraform gets an ``aws_kms_key_policy`` on the operator's key. CloudFormation
+can set a key policy only on an ``AWS::KMS::Key`` the stack creates (its ``KeyPolicy``
+property), not on an existing key, so the template carries the policy in ``Metadata`` for
+``admin s3 apply`` (or ``aws kms put-key-policy``) to put.
+
 What neither rendering holds: per-tenant inline policies (``--strategy per-tenant``) and the
 offboarding deny list, which the CLI's ``onboard``/``offboard`` write after deployment; keep
 ``tag-variable`` (the AWS default) when the stack must own the role completely.
@@ -24,6 +29,7 @@ from . import policies as P
 FORMATS = ("json", "cloudformation", "terraform")
 ROLE_DESCRIPTION = "portable-creds data role: tenants via OIDC web identity"
 CFN_VERSION = "2010-09-09"
+KMS_METADATA = "PortableCredsKmsKeyPolicy"
 
 
 def _require_aws(d: P.Deployment, what: str) -> None:
@@ -130,7 +136,7 @@ def cloudformation(d: P.Deployment, tenants: list[str] | None = None) -> dict[st
             "Type": "AWS::S3::BucketPolicy",
             "Properties": {"Bucket": {"Ref": "CredentialBucket"}, "PolicyDocument": policy},
         }
-    return {
+    template: dict[str, Any] = {
         "AWSTemplateFormatVersion": CFN_VERSION,
         "Description": f"portable-creds credential store {d.bucket} (rendered by "
         "'portable-creds admin s3 render --format cloudformation')",
@@ -140,6 +146,19 @@ def cloudformation(d: P.Deployment, tenants: list[str] | None = None) -> dict[st
             "StoreUrl": {"Value": d.store_url()},
         },
     }
+    if d.kms_key is not None:
+        from .kms_policy import key_policy
+
+        template["Metadata"] = {
+            KMS_METADATA: {
+                "KeyArn": d.kms_key,
+                "KeyPolicy": key_policy(d),
+                "Note": "CloudFormation sets a key policy only on a key the stack creates: put "
+                "this one on the existing key with 'portable-creds admin s3 ... --kms-key ARN "
+                "apply' (or 'aws kms put-key-policy --policy-name default') after the stack",
+            }
+        }
+    return template
 
 
 # ---------------------------------------------------------------------- Terraform
@@ -242,6 +261,17 @@ def terraform(d: P.Deployment, tenants: list[str] | None = None) -> dict[str, An
                 "policy": _tf_literal(P.compact(doc)),
             }
             for name, doc in sorted(inline.items())
+        }
+    if d.kms_key is not None:
+        from .kms_policy import key_policy
+
+        resource["aws_kms_key_policy"] = {
+            "credentials": {
+                "key_id": d.kms_key,
+                "policy": _tf_literal(P.compact(key_policy(d))),
+                # The policy names the data role: AWS refuses an unknown principal.
+                "depends_on": ["aws_iam_role.data"],
+            }
         }
     return {
         "terraform": {

@@ -1,4 +1,5 @@
-"""Tencent Cloud API 3.0 emulation for STS (2018-08-13) and CAM (2019-01-16).
+"""Tencent Cloud API 3.0 emulation for STS (2018-08-13), CAM (2019-01-16) and KMS (2019-01-18,
+``kms_service``).
 
 POST JSON to ``/``; TC3-HMAC-SHA256 verified with the real secret; errors in the JSON envelope
 with HTTP 200, as the real API does.
@@ -26,6 +27,7 @@ from . import contract
 from .account import Account, Caller, OidcConfig, Role, Session, new_request_id
 from .cam_eval import PolicyError, evaluate, parse_policy
 from .http_types import HttpRequest, HttpResponse
+from .kms_service import KMS_VERSION, KmsError, KmsService
 from .normalise import cam_stored_form
 from .signatures import parse_tc3_authorization, tc3_signature
 
@@ -105,6 +107,9 @@ class ApiService:
             ("AttachUserPolicy", self.attach_user_policy),
         ):
             self.routes[(CAM_VERSION, action)] = ("cam", fn, False)
+        self.kms = KmsService(account)
+        for action, handler in self.kms.routes().items():
+            self.routes[(KMS_VERSION, action)] = ("kms", handler, False)
 
     # entry --------------------------------------------------------------------------------
     def handle(self, req: HttpRequest) -> HttpResponse:
@@ -145,7 +150,7 @@ class ApiService:
             result["RequestId"] = request_id
             body = {"Response": result}
             self.exchanges.append(Exchange(service, action, params, result))
-        except ApiError as err:
+        except (ApiError, KmsError) as err:
             body = {
                 "Response": {
                     "Error": {"Code": err.code, "Message": err.message},

@@ -1,6 +1,6 @@
 """The official Tencent SDK packages as a machine-checkable contract for the double.
 
-Nobody here wrote ``tencentcloud-sdk-python-{sts,cam}``: their ``models.py`` name every request
+Nobody here wrote ``tencentcloud-sdk-python-{sts,cam,kms}``: their ``models.py`` name every request
 parameter and response field of every action, and their ``errorcodes.py`` every error code the
 service documents. The double checks requests against them (a parameter the action does not
 have is answered with ``UnknownParameter``, as the real API does), and the tests check every
@@ -34,6 +34,7 @@ class ServiceContract:
 SERVICES: dict[str, ServiceContract] = {
     "sts": ServiceContract("sts", "2018-08-13", "tencentcloud.sts.v20180813"),
     "cam": ServiceContract("cam", "2019-01-16", "tencentcloud.cam.v20190116"),
+    "kms": ServiceContract("kms", "2019-01-18", "tencentcloud.kms.v20190118"),
 }
 
 COMMON_ERROR_CODES = frozenset(

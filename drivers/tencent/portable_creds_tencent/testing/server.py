@@ -1,4 +1,4 @@
-"""The loopback HTTP server that hosts COS, STS and CAM for one double account."""
+"""The loopback HTTP server that hosts COS, STS, CAM and KMS for one double account."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from .api_service import DEFAULT_ROLE_QUOTA, ApiService
 from .cos_service import HOST_RE, CosService
 from .faults import Faults
 from .http_types import HttpRequest, HttpResponse
+from .kms_service import KmsService
 
 log = logging.getLogger(__name__)
 
@@ -224,6 +225,11 @@ class TencentDouble:
 
     def now(self) -> float:
         return self.account.now()
+
+    @property
+    def kms(self) -> KmsService:
+        """The account's KMS (CMKs, and the KMS calls made, for tests)."""
+        return self.api.kms
 
     @property
     def issued_sessions(self) -> list[Session]:
