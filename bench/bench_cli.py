@@ -21,7 +21,10 @@ does for any wheel and for the SDKs the bare processes import. Without it, under
 editable install would recompile the project's modules from source, a cost no installed
 copy pays. Each cloud case also runs once untimed before the interleaved samples, and every
 cloud row notes the children's CPU time (user+sys), which other load on the machine skews
-less than wall time.
+less than wall time. Where valgrind is installed, one run of each cached-session case and its
+bare process is also counted in user-space instructions (callgrind's ``Ir``): a ratio that
+other load on the machine does not move at all (informational, no target;
+``BENCH_CLI_INSTRUCTIONS=0`` skips it).
 """
 
 from __future__ import annotations
@@ -29,7 +32,9 @@ from __future__ import annotations
 import compileall
 import importlib.util
 import os
+import re
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -121,8 +126,49 @@ def _clean_env(**extra: str) -> dict[str, str]:
     return env
 
 
+def _instructions(cases: dict[str, tuple[list[str], dict[str, str]]]) -> dict[str, int] | None:
+    """User-space instructions (callgrind's ``Ir``) of one run of each case, ``None`` without
+    valgrind. Unlike wall or CPU time, the count is the same on a busy machine."""
+    if os.environ.get("BENCH_CLI_INSTRUCTIONS", "1") == "0" or not shutil.which("valgrind"):
+        return None
+    counts: dict[str, int] = {}
+    for name, (argv, env) in cases.items():
+        full = argv if argv[0] == sys.executable else [sys.executable, *argv]
+        proc = subprocess.run(
+            ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", *full],
+            capture_output=True, env=env, check=False,
+        )
+        found = re.search(rb"Collected : (\d+)", proc.stderr)
+        if proc.returncode != 0 or found is None:
+            return None
+        counts[name] = int(found.group(1))
+    return counts
+
+
+def _instruction_rows(where: str, bare_name: str, counts: dict[str, int] | None
+                      ) -> list[dict[str, Any]]:
+    if not counts:
+        return []
+    base = counts[bare_name]
+    return [
+        {
+            "bench": BENCH,
+            "case": f"instructions: {name} / {bare_name} ({where})",
+            "metric": "x",
+            "value": count / base,
+            "n": 1,
+            "note": f"{count / 1e6:.0f} M vs {base / 1e6:.0f} M user-space instructions "
+            "(valgrind callgrind Ir), one run each; not moved by machine load",
+            "plot": False,
+        }
+        for name, count in counts.items()
+        if name != bare_name
+    ]
+
+
 def _cloud_rows(
-    where: str, bare_name: str, timed: Timed, sts_later: int, runs: int
+    where: str, bare_name: str, timed: Timed, sts_later: int, runs: int,
+    counts: dict[str, int] | None = None,
 ) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     samples, cpu = timed
@@ -164,6 +210,7 @@ def _cloud_rows(
             "plot": False,
         }
     )
+    rows.extend(_instruction_rows(where, bare_name, counts))
     return rows
 
 
@@ -230,7 +277,8 @@ def rgw_rows(exe: str, runs: int) -> list[dict[str, Any]]:
             )
             timed[0].update(nocache[0])
             timed[1].update(nocache[1])
-    return _cloud_rows("RGW", "bare boto3 get_object process", timed, later, runs)
+            counts = _instructions(cases)
+    return _cloud_rows("RGW", "bare boto3 get_object process", timed, later, runs, counts)
 
 
 def cos_rows(exe: str, runs: int) -> list[dict[str, Any]]:
@@ -268,14 +316,12 @@ def cos_rows(exe: str, runs: int) -> list[dict[str, Any]]:
             before = _sts_posts(sts)
             bare = "bare qcloud_cos get_object process"
             cached = "portable-creds get, cached session"
-            timed = _timed_cases(
-                {bare: ([sys.executable, "-c", BARE_COS], bare_env),
-                 cached: ([exe, "get", "bench"], pc_env)},
-                runs,
-                {bare: blob, cached: SECRET},
-            )
+            cases = {bare: ([sys.executable, "-c", BARE_COS], bare_env),
+                     cached: ([exe, "get", "bench"], pc_env)}
+            timed = _timed_cases(cases, runs, {bare: blob, cached: SECRET})
             later = _sts_posts(sts) - before
-    return _cloud_rows("Tencent double, role-per-tenant", bare, timed, later, runs)
+            counts = _instructions(cases)
+    return _cloud_rows("Tencent double, role-per-tenant", bare, timed, later, runs, counts)
 
 
 #: Per case: wall seconds, and the child's CPU seconds (user+sys), of each sample.
