@@ -40,7 +40,7 @@ COMMIT, CUSTODIAN = envelope.SUITE_AES256GCM_HKDF_COMMIT, envelope.SUITE_CUSTODI
 NO_KEY = "0x" + "c3" * 20
 """Onboarded without a KMS key (its role exists, no CMK has its alias)."""
 STRAY = "0x" + "d4" * 20
-"""Sealed with a root secret nobody here has: its blobs never open."""
+"""Has its own CMK, but its blobs are sealed with a root secret nobody here has: never open."""
 _SCRUB = ("PORTABLE_CREDS_", "AGENTKEYS_", "XDG_", "AWS_", "TENCENTCLOUD_", "COS_")
 
 
@@ -117,10 +117,10 @@ class Cli:
         for service, value in values.items():
             store.put(service, value)
 
-    def read_as_tenant(self, wallet: str, service: str, prefix: str = "bots") -> bytes:
+    def read_as_tenant(self, wallet: str, service: str) -> bytes:
         """The tenant's own session and its own key, on a machine with no root secret."""
         with portable_creds.open_store(
-            f"{self.env.url}&mode=role-per-tenant&kms_key={self.keys[wallet]}&prefix={prefix}",
+            f"{self.env.url}&mode=role-per-tenant&kms_key={self.keys[wallet]}",
             wallet=wallet, token=self.env.token_for(wallet), home=self.tmp / "reader",
             outbox=False,
         ) as store:  # fmt: skip
@@ -136,7 +136,7 @@ def cli(double: TencentDouble, idp: TestIdentityProvider, tmp_path: Path) -> Cli
     )
     prov.apply()
     keys = {}
-    for wallet in (WALLET_A, WALLET_B):
+    for wallet in (WALLET_A, WALLET_B, STRAY):
         prov.onboard(wallet)
         meta = prov.tenant_key(wallet)
         assert meta is not None
@@ -220,7 +220,8 @@ def test_fleet_rewrap_into_each_wallets_own_key_and_back(cli: Cli) -> None:
     assert cli.blob(STRAY, "x") == stray_before and cli.blob(NO_KEY, "a") == nokey_before
     assert cli.suites(WALLET_A, ["a", "b"]) == cli.suites(WALLET_B, ["a"]) == {CUSTODIAN}
     generated = {k for action, k in cli.double.kms.calls if action == "GenerateDataKey"}
-    assert generated == {cli.keys[WALLET_A], cli.keys[WALLET_B]}  # each wallet its own key
+    # Each wallet sealed with its own key; the stray's key was never used (nothing opened).
+    assert generated == {cli.keys[WALLET_A], cli.keys[WALLET_B]}
     # Each tenant opens its own blobs with its own session and key (CAM allows nothing else).
     assert cli.read_as_tenant(WALLET_A, "b") == b"beta-a"
     assert cli.read_as_tenant(WALLET_B, "a") == b"alpha-b"
@@ -284,7 +285,10 @@ def test_copy_local_root_secret_into_cos_per_wallet_kms(cli: Cli) -> None:
                   "--json", "--quiet", admin=True)  # fmt: skip
     assert out.returncode == 1
     assert cli.suites(WALLET_A, ["svc"], prefix="moved") == {CUSTODIAN}
-    assert cli.read_as_tenant(WALLET_A, "svc", prefix="moved") == b"one"
+    admin = cli.env.admin()  # the tenant's role covers only bots/; the administrator reads
+    a_key = admin.key_source_for(f"kms:{cli.keys[WALLET_A]}")
+    assert a_key is not None
+    assert CredentialStore(admin, a_key, WALLET_A, prefix="moved").get("svc").reveal() == b"one"
     listed = sdk.root_cos(cli.double).list_objects(Bucket=cli.env.bucket, Prefix=f"moved/{WALLET_B}/")
     assert not listed.get("Contents")
     assert not any('"one"' in o or '"two"' in o for o in cli.outputs)
