@@ -289,7 +289,8 @@ def test_copy_local_root_secret_into_cos_per_wallet_kms(cli: Cli) -> None:
     a_key = admin.key_source_for(f"kms:{cli.keys[WALLET_A]}")
     assert a_key is not None
     assert CredentialStore(admin, a_key, WALLET_A, prefix="moved").get("svc").reveal() == b"one"
-    listed = sdk.root_cos(cli.double).list_objects(Bucket=cli.env.bucket, Prefix=f"moved/{WALLET_B}/")
+    cos = sdk.root_cos(cli.double)
+    listed = cos.list_objects(Bucket=cli.env.bucket, Prefix=f"moved/{WALLET_B}/")
     assert not listed.get("Contents")
     assert not any('"one"' in o or '"two"' in o for o in cli.outputs)
 

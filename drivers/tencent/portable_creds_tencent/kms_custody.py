@@ -29,7 +29,7 @@ from portable_creds.custodian import DEFAULT_READ_CACHE
 from portable_creds.datakey_cache import CacheLimits
 from portable_creds.driver import CredentialsProvider
 from portable_creds.errors import ConfigurationError, IntegrityError, InvalidName
-from portable_creds.keys import KeySource, WrappingKey
+from portable_creds.keys import CustodianKey, KeySource, WrappingKey
 from portable_creds.names import validate_wallet
 
 from .kms import KmsApi, TencentKmsKeySource
@@ -119,7 +119,7 @@ class AdminTencentKmsKeySource(TencentKmsKeySource):
             self._owner = (owner, alias)
         return owner, alias
 
-    def current_kek(self, wallet: str, service: str) -> WrappingKey:
+    def current_kek(self, wallet: str, service: str) -> CustodianKey:
         owner, alias = self._owner_of_key()
         if owner is not None and owner != wallet.lower():
             raise ConfigurationError(
