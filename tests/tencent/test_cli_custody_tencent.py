@@ -52,6 +52,7 @@ class Cli:
     """wallet -> KeyId of its own CMK."""
     root: bytes = attrs.field(factory=lambda: os.urandom(32))
     outputs: list[str] = attrs.field(factory=list)
+    tokens: list[str] = attrs.field(factory=list)
 
     def __attrs_post_init__(self) -> None:
         home = self.home
@@ -77,7 +78,9 @@ class Cli:
 
     def tenant_url(self, wallet: str, extra: str = "") -> str:
         token = self.tmp / f"{wallet}.jwt"
-        token.write_text(self.env.idp.mint(wallet, AUDIENCE, lifetime=3600))
+        jwt = self.env.idp.mint(wallet, AUDIENCE, lifetime=3600)
+        token.write_text(jwt)
+        self.tokens.append(jwt)
         return f"{self.env.url}&mode=role-per-tenant&token_file={token}{extra}"
 
     def run(self, *args: str, admin: bool = False, input: bytes = b"") -> Any:
@@ -93,9 +96,13 @@ class Cli:
         )  # fmt: skip
         out = (proc.stdout + proc.stderr).decode(errors="replace")
         self.outputs.append(out)
-        # Nothing secret in what the CLI prints: the root secret, the administrator's key.
+        # Nothing secret in what the CLI prints: the root secret, the administrator's key, the
+        # tenants' OIDC tokens and the STS sessions the double issued them.
         assert self.root.hex() not in out and self.root.hex().upper() not in out
         assert self.double.root.secret_key not in out
+        assert not any(jwt in out or jwt.split(".")[2] in out for jwt in self.tokens)
+        for session in self.double.issued_sessions:  # the tenants' STS sessions
+            assert session.secret_key not in out and session.token not in out
         return proc
 
     def ok(self, *args: str, **kw: Any) -> Any:
