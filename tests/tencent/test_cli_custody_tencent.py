@@ -286,6 +286,18 @@ def test_copy_local_root_secret_into_cos_per_wallet_kms(cli: Cli) -> None:
         assert cli.suites(wallet, ["svc"]) == {CUSTODIAN}
         assert cli.read_as_tenant(wallet, "svc") == value
 
+    # And out again: each wallet's own key opens (--from-keys), the root secret seals.
+    back = cli.tmp / "back"
+    out = cli.run("copy", "--from", cli.admin_url, "--to", f"local://{back}", "--all-wallets",
+                  "--from-keys", "kms:per-wallet", "--to-keys", "root-secret", "--json",
+                  "--quiet", admin=True)  # fmt: skip
+    assert out.returncode == 0, out.stdout + out.stderr
+    for wallet, value in ((WALLET_A, b"one"), (WALLET_B, b"two")):
+        with portable_creds.open_store(
+            f"local://{back}", wallet=wallet, keys=cli.secret, home=cli.home
+        ) as st:
+            assert st.get("svc").reveal() == value
+
     # --to with one tenant's kms_key=: that tenant is copied, the other refused, never written.
     out = cli.run("copy", "--from", local, "--to",
                   f"{cli.admin_url}&kms_key={cli.keys[WALLET_A]}&prefix=moved", "--all-wallets",
