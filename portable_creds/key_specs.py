@@ -11,7 +11,8 @@ Specs:
   or ``<home>/root.key``, at ``--kek-version``); ``root-secret:FILE`` - the root secret in FILE.
 * ``signer`` - the agentKeys signer (``AGENTKEYS_SIGNER_URL``, its token and omni account from
   the configuration, never from the command line).
-* anything else of the form ``NAME:VALUE`` (``kms:<key ARN>``) - resolved by the backend's
+* anything else of the form ``NAME:VALUE`` (``kms:<key ARN>`` on s3://, ``kms:<KeyId>`` or
+  ``kms:per-wallet`` on cos://) - resolved by the backend's
   driver through ``ObjectStore.key_source_for``, so the cloud's client signs with that store's
   identity (the tenant's session, or the administrator's for a fleet operation). A driver that
   does not know the spec answers ``None`` and the spec is refused by name.
@@ -55,7 +56,7 @@ def parse(text: str) -> KeySpec:
     if not spec or len(spec) > MAX_SPEC or any(ord(c) < 0x21 for c in spec):
         raise ConfigurationError(
             f"key source {text[:40]!r} is not a key-source spec; use root-secret, "
-            "root-secret:FILE, signer or a backend's own spec such as kms:<key ARN>"
+            "root-secret:FILE, signer or a backend's own spec such as kms:<key>"
         )
     if spec == ROOT_SECRET:
         return KeySpec(spec, ROOT_SECRET)
@@ -70,7 +71,7 @@ def parse(text: str) -> KeySpec:
     if not sep or not name or not value:
         raise ConfigurationError(
             f"key source {spec!r} is not a key-source spec; use root-secret, root-secret:FILE, "
-            "signer or a backend's own spec such as kms:<key ARN>"
+            "signer or a backend's own spec such as kms:<key>"
         )
     return KeySpec(spec, "driver")
 
@@ -93,7 +94,7 @@ def resolve(
         raise ConfigurationError(
             f"backend {objects.backend_id} does not know the key source {spec.text!r} (its "
             "driver resolves no such spec); use root-secret, signer, or a backend whose driver "
-            "has it (s3:// resolves kms:<key ARN>)"
+            "has it (s3:// resolves kms:<key ARN>; cos:// kms:<KeyId> and kms:per-wallet)"
         )
     return source
 

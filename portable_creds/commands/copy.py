@@ -88,14 +88,14 @@ def register(subparsers: Any) -> None:
         action="append",
         metavar="SPEC",
         help="key source the source blobs open with: root-secret[:FILE], signer, or the source "
-        "backend's kms:<key ARN> (repeatable) [default: --from-secret-file / the root secret]",
+        "backend's kms:<key> (repeatable) [default: --from-secret-file / the root secret]",
     )
     p.add_argument(
         "--to-keys",
         dest="to_keys",
         metavar="SPEC",
         help="key source to seal the copies with (re-seal), resolved by the destination "
-        "backend (kms:<key ARN> signs as its administrator) [default: --to-URL's kms_key=]",
+        "backend (kms:<key> signs as its administrator) [default: --to-URL's kms_key=]",
     )
     p.add_argument(
         "--no-open",
@@ -128,7 +128,10 @@ def add_fleet_options(p: argparse.ArgumentParser) -> None:
     )
 
 
-SPEC_HELP = "root-secret, root-secret:FILE, signer, or the backend's kms:<key ARN>"
+SPEC_HELP = (
+    "root-secret, root-secret:FILE, signer, or the backend's kms:<key> "
+    "(s3: kms:<key ARN>; cos: kms:<KeyId>, kms:per-wallet)"
+)
 
 
 def add_custody_options(p: argparse.ArgumentParser) -> None:

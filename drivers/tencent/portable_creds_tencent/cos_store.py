@@ -437,9 +437,24 @@ class CosObjectStore(ObjectStore):
         ``kms_key=`` never loads it."""
         if self.settings.kms is None:
             return None
+        if not self._federated:  # administrative keys: never seal a wallet with another's CMK
+            return self.key_source_for(f"kms:{self.settings.kms.key_id}")
         from .kms import key_source_for
 
         return key_source_for(self.settings, self._provider)
+
+    def key_source_for(self, spec: str) -> KeySource | None:
+        """``kms:<KeyId>``: that Tencent KMS key, signing as this store's identity (the tenant's
+        session, or the administrator's keys in the administrative view, where a tenant's own
+        key refuses to seal another wallet); ``kms:per-wallet`` (administrative view): each
+        wallet's own key by the provisioner's alias. See ``kms_custody``; imported only here."""
+        if not spec.startswith("kms:"):
+            return None
+        from .kms_custody import spec_key_source
+
+        return spec_key_source(
+            self.settings, self._provider, spec[len("kms:") :], admin=not self._federated
+        )
 
     def exported_credentials(self) -> dict[str, str]:
         """The current (refreshed) session as environment variables for another process.

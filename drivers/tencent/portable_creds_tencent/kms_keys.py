@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 import threading
 import time
-from typing import Any
+from typing import Any, Protocol
 
 from portable_creds.errors import ConfigurationError
 from portable_creds.names import validate_wallet
@@ -38,7 +38,14 @@ def kms_alias(role_prefix: str, wallet: str) -> str:
     return alias
 
 
-def find_key(kms: TcApi, alias: str) -> dict[str, Any] | None:
+class KmsLister(Protocol):
+    """What ``find_key`` needs: a KMS call answering a dict (``TcApi``, or the KMS client of a
+    custody move, ``kms_custody``)."""
+
+    def call(self, action: str, params: dict[str, Any]) -> dict[str, Any]: ...
+
+
+def find_key(kms: KmsLister, alias: str) -> dict[str, Any] | None:
     """The ``KeyMetadata`` whose alias is exactly ``alias`` (SearchKeyAlias matches parts)."""
     offset = 0
     while True:
