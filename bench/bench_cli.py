@@ -14,11 +14,27 @@ static keys, and on ``cos://`` (the Tencent double, role-per-tenant) next to a b
 ``qcloud_cos`` process. The first ``get`` exchanges the token and caches the session
 (``<home>/cache/credentials``); every later process must make 0 STS calls (counted by a
 loopback proxy in front of the STS endpoint) and take <= 1.1x the bare process's wall time.
+
+Byte-code: the project's own packages are compiled first (``compileall``), as ``pip install``
+does for any wheel and for the SDKs the bare processes import. Without it, under
+``PYTHONDONTWRITEBYTECODE=1`` (or a read-only checkout) every ``portable-creds`` process of an
+editable install would recompile the project's modules from source, a cost no installed
+copy pays. Each cloud case also runs once untimed before the interleaved samples, and every
+cloud row notes the children's CPU time (user+sys), which other load on the machine skews
+less than wall time. Where valgrind is installed, one run of each cached-session case and its
+bare process is also counted in user-space instructions (callgrind's ``Ir``): a ratio that
+other load on the machine does not move at all (informational, no target;
+``BENCH_CLI_INSTRUCTIONS=0`` skips it).
 """
 
 from __future__ import annotations
 
+import compileall
+import importlib.util
 import os
+import re
+import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -59,6 +75,23 @@ def _exe() -> str:
     return str(found)
 
 
+#: The project's packages whose byte-code ``_compile_project`` makes sure of.
+PROJECT_PACKAGES = ("portable_creds", "portable_creds_aws", "portable_creds_tencent")
+
+
+def _compile_project() -> None:
+    """Write the byte-code of the project's packages, as installing a wheel would."""
+    for name in PROJECT_PACKAGES:
+        spec = importlib.util.find_spec(name)
+        for where in (spec.submodule_search_locations or []) if spec else []:
+            compileall.compile_dir(where, quiet=1)
+
+
+def _child_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def _time(argv: list[str], env: dict[str, str], runs: int, stdin: bytes = b"") -> list[float]:
     samples = []
     for _ in range(runs):
@@ -93,13 +126,60 @@ def _clean_env(**extra: str) -> dict[str, str]:
     return env
 
 
+def _instructions(cases: dict[str, tuple[list[str], dict[str, str]]]) -> dict[str, int] | None:
+    """User-space instructions (callgrind's ``Ir``) of one run of each case, ``None`` without
+    valgrind. Unlike wall or CPU time, the count is the same on a busy machine."""
+    if os.environ.get("BENCH_CLI_INSTRUCTIONS", "1") == "0" or not shutil.which("valgrind"):
+        return None
+    counts: dict[str, int] = {}
+    for name, (argv, env) in cases.items():
+        full = argv if argv[0] == sys.executable else [sys.executable, *argv]
+        proc = subprocess.run(
+            ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", *full],
+            capture_output=True, env=env, check=False,
+        )
+        found = re.search(rb"Collected : (\d+)", proc.stderr)
+        if proc.returncode != 0 or found is None:
+            return None
+        counts[name] = int(found.group(1))
+    return counts
+
+
+def _instruction_rows(where: str, bare_name: str, counts: dict[str, int] | None
+                      ) -> list[dict[str, Any]]:
+    if not counts:
+        return []
+    base = counts[bare_name]
+    return [
+        {
+            "bench": BENCH,
+            "case": f"instructions: {name} / {bare_name} ({where})",
+            "metric": "x",
+            "value": count / base,
+            "n": 1,
+            "note": f"{count / 1e6:.0f} M vs {base / 1e6:.0f} M user-space instructions "
+            "(valgrind callgrind Ir), one run each; not moved by machine load",
+            "plot": False,
+        }
+        for name, count in counts.items()
+        if name != bare_name
+    ]
+
+
 def _cloud_rows(
-    where: str, bare_name: str, samples: dict[str, list[float]], sts_later: int, runs: int
+    where: str, bare_name: str, timed: Timed, sts_later: int, runs: int,
+    counts: dict[str, int] | None = None,
 ) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
+    samples, cpu = timed
     base = statistics.median(samples[bare_name])
+    base_cpu = statistics.median(cpu[bare_name])
     for name, values in samples.items():
         med = statistics.median(values)
+        med_cpu = statistics.median(cpu[name])
+        note = f"wall time of a fresh process, interleaved; child CPU {med_cpu:.3f} s"
+        if name != bare_name:
+            note += f" ({med_cpu / base_cpu:.2f}x the bare process's)"
         row: dict[str, Any] = {
             "bench": BENCH,
             "case": f"{name} ({where})",
@@ -108,7 +188,7 @@ def _cloud_rows(
             "p50": med,
             "p99": _pct(values, 0.99),
             "n": len(values),
-            "note": "wall time of a fresh process, interleaved",
+            "note": note,
         }
         if name != bare_name:
             row["baseline"] = f"{bare_name} ({where})"
@@ -130,6 +210,7 @@ def _cloud_rows(
             "plot": False,
         }
     )
+    rows.extend(_instruction_rows(where, bare_name, counts))
     return rows
 
 
@@ -194,8 +275,10 @@ def rgw_rows(exe: str, runs: int) -> list[dict[str, Any]]:
                 max(3, runs // 3),
                 {"portable-creds get --no-credential-cache": SECRET},
             )
-            timed.update(nocache)
-    return _cloud_rows("RGW", "bare boto3 get_object process", timed, later, runs)
+            timed[0].update(nocache[0])
+            timed[1].update(nocache[1])
+            counts = _instructions(cases)
+    return _cloud_rows("RGW", "bare boto3 get_object process", timed, later, runs, counts)
 
 
 def cos_rows(exe: str, runs: int) -> list[dict[str, Any]]:
@@ -233,37 +316,45 @@ def cos_rows(exe: str, runs: int) -> list[dict[str, Any]]:
             before = _sts_posts(sts)
             bare = "bare qcloud_cos get_object process"
             cached = "portable-creds get, cached session"
-            timed = _timed_cases(
-                {bare: ([sys.executable, "-c", BARE_COS], bare_env),
-                 cached: ([exe, "get", "bench"], pc_env)},
-                runs,
-                {bare: blob, cached: SECRET},
-            )
+            cases = {bare: ([sys.executable, "-c", BARE_COS], bare_env),
+                     cached: ([exe, "get", "bench"], pc_env)}
+            timed = _timed_cases(cases, runs, {bare: blob, cached: SECRET})
             later = _sts_posts(sts) - before
-    return _cloud_rows("Tencent double, role-per-tenant", bare, timed, later, runs)
+            counts = _instructions(cases)
+    return _cloud_rows("Tencent double, role-per-tenant", bare, timed, later, runs, counts)
+
+
+#: Per case: wall seconds, and the child's CPU seconds (user+sys), of each sample.
+Timed = tuple[dict[str, list[float]], dict[str, list[float]]]
 
 
 def _timed_cases(
     cases: dict[str, tuple[list[str], dict[str, str]]], runs: int, expect: dict[str, bytes]
-) -> dict[str, list[float]]:
-    """Wall seconds of fresh processes, the cases alternating so load hits them alike; each
-    must exit 0 and print exactly ``expect[name]``."""
+) -> Timed:
+    """Wall and CPU seconds of fresh processes, the cases alternating so load hits them alike,
+    after one untimed round (page cache); each must exit 0 and print exactly ``expect[name]``."""
     samples: dict[str, list[float]] = {name: [] for name in cases}
+    cpu: dict[str, list[float]] = {name: [] for name in cases}
     order = list(cases)
-    for i in range(runs):
+    for i in range(-1, runs):
         for name in order[i % len(order) :] + order[: i % len(order)]:
             argv, env = cases[name]
+            cpu_start = _child_cpu()
             start = time.perf_counter()
             proc = subprocess.run(argv, capture_output=True, env=env, check=False)
-            samples[name].append(time.perf_counter() - start)
+            wall = time.perf_counter() - start
             if proc.returncode != 0 or proc.stdout != expect[name]:
                 raise RuntimeError(f"{name} failed ({proc.returncode}): {proc.stderr[-300:]!r}")
-    return samples
+            if i >= 0:
+                samples[name].append(wall)
+                cpu[name].append(_child_cpu() - cpu_start)
+    return samples, cpu
 
 
 def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     runs = int(os.environ.get("BENCH_CLI_RUNS", "5" if "--quick" in (argv or []) else "15"))
     exe = _exe()
+    _compile_project()
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory() as home:
         env = {
@@ -353,7 +444,9 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     for row in rows:
         print(f"{row['case']:<60} {row['value']:.4f} {row['metric']}"
               + (f"  ratio {row['ratio']:.3f}" if "ratio" in row else "")
-              + ("" if row.get("ok") is None else ("  ok" if row["ok"] else "  MISSED")),
+              + ("" if row.get("ok") is None else ("  ok" if row["ok"] else "  MISSED"))
+              + ("  [" + row["note"].split("; ", 1)[1] + "]" if "child CPU" in row.get("note", "")
+                 else ""),
               file=sys.stderr)
     return rows
 

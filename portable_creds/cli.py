@@ -39,6 +39,29 @@ COMMAND_MODULES: tuple[str, ...] = (
     "completion",
 )
 
+#: The command words (names and aliases) each command module registers, so running one command
+#: imports only its module (plus ``HOOK_MODULES``) instead of all of them.
+#: tests/cli/test_parser_fastpath.py checks this against what the modules actually register.
+COMMAND_WORDS: dict[str, tuple[str, ...]] = {
+    "credentials": ("put", "get", "list", "ls", "delete", "rm", "teardown", "rewrap"),
+    "creds": ("creds",),
+    "outbox": ("outbox",),
+    "migrate": ("migrate",),
+    "copy": ("copy",),
+    "run": ("run",),
+    "config": ("config",),
+    "doctor": ("doctor",),
+    "audit": ("audit",),
+    "admin": ("admin",),
+    "conformance": ("conformance",),
+    "demo": ("demo",),
+    "completion": ("completion",),
+}
+
+#: Modules contributing global options or a settings layer (``add_global_options``,
+#: ``settings_layer``): every command needs those, so they are always imported.
+HOOK_MODULES: tuple[str, ...] = ("config", "audit")
+
 DESCRIPTION = """\
 Client-side encrypted, tenant-isolated credential storage on S3, Tencent COS or a local
 directory. Secrets are sealed on this machine before they are stored.
@@ -56,9 +79,17 @@ examples:
 DOCS_URL = "https://portable-creds.github.io/portable-creds/"
 
 
-def _load_modules() -> list[ModuleType]:
+def _module_of(command: str | None) -> str | None:
+    """The command module registering ``command`` (a name or an alias), ``None`` if unknown."""
+    for module, words in COMMAND_WORDS.items():
+        if command in words:
+            return module
+    return None
+
+
+def _load_modules(names: Sequence[str] = COMMAND_MODULES) -> list[ModuleType]:
     modules = []
-    for name in COMMAND_MODULES:
+    for name in names:
         full = f"{__package__}.commands.{name}"
         try:
             modules.append(importlib.import_module(full))
@@ -124,14 +155,22 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     (everything else about parsing is identical); without, every command (help, completion).
     """
     _common.reset_hooks()
-    modules = _load_modules()
-    for module in modules:
+    # The global options (hooks included) must be complete before the command word is found.
+    hooks = _load_modules(COMMAND_MODULES if argv is None else HOOK_MODULES)
+    for module in hooks:
         hook = getattr(module, "add_global_options", None)
         if hook is not None:
             _common.add_global_option_hook(hook)
         layer = getattr(module, "settings_layer", None)
         if layer is not None:
             _common.add_settings_layer(layer)
+    wanted = _command_in(argv) if argv is not None else None
+    owner = _module_of(wanted)
+    if argv is not None and owner is None:  # not a command name (a typo, or --help)
+        return build_parser()
+    modules = hooks if owner is None else _load_modules(
+        [m for m in COMMAND_MODULES if m == owner or m in HOOK_MODULES]
+    )
     parser = _common.Parser(
         prog=_common.PROG,
         description=DESCRIPTION,
@@ -142,7 +181,6 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     subparsers = parser.add_subparsers(title="commands", metavar="COMMAND", dest="command")
-    wanted = _command_in(argv) if argv is not None else None
     if wanted is None:
         for module in modules:
             module.register(subparsers)

@@ -24,7 +24,6 @@ steady state.
 from __future__ import annotations
 
 import os
-import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -202,6 +201,8 @@ def load(path: Path) -> dict[str, Any]:
         return {}
     except OSError as exc:
         raise ConfigurationError(f"cannot read the config file {path}: {exc.strerror}") from None
+    import tomllib  # here: most CLI processes have no config file to parse (issue 13)
+
     try:
         doc = tomllib.loads(raw.decode("utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:

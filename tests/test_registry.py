@@ -213,3 +213,30 @@ def test_unparseable_backend_url_is_a_configuration_error() -> None:
         scheme_of("s3://[bucket")
     with pytest.raises(ConfigurationError, match="not a valid URL"):
         open_store("http://[::1", wallet="0x" + "a" * 40)
+
+
+def test_first_declaration_on_sys_path_wins(core_only_site: Path, tmp_path: Path) -> None:
+    """Two copies of one distribution, and two distributions declaring one name: the first on
+    ``sys.path`` wins, as it did with ``importlib.metadata.entry_points()``; a distribution
+    whose entry points are only in other groups contributes nothing."""
+    first, second = tmp_path / "first", tmp_path / "second"
+    fake_distribution(first, "pc_dup_driver", {"dup": "json:dumps", "own": "json:dumps"})
+    fake_distribution(second, "pc_dup_driver", {"dup": "json:loads", "extra": "json:loads"})
+    fake_distribution(second, "pc_other_driver", {"own": "json:loads"})
+    other = second / "pc_unrelated-0.1.dist-info"
+    other.mkdir()
+    (other / "METADATA").write_text("Metadata-Version: 2.1\nName: pc_unrelated\nVersion: 0.1\n")
+    (other / "entry_points.txt").write_text("[console_scripts]\nunrelated = json:dumps\n")
+    probe = (
+        "import json; from portable_creds.registry import available_drivers; "
+        "print(json.dumps({k: v.value for k, v in available_drivers().items()}))"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
+    env["PYTHONPATH"] = os.pathsep.join(str(p) for p in (first, second, core_only_site, REPO))
+    proc = subprocess.run([sys.executable, "-S", "-c", probe], capture_output=True, text=True,
+                          env=env, cwd="/", timeout=120, check=True)
+    found = json.loads(proc.stdout)
+    assert found["dup"] == "json:dumps"  # the first copy of pc_dup_driver
+    assert "extra" not in found  # the second copy of the same distribution is shadowed
+    assert found["own"] == "json:dumps"  # another distribution later on the path loses
+    assert "unrelated" not in found and found["local"] == "portable_creds.local:LocalDriver"

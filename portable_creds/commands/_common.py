@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Literal, NamedTuple, NoReturn
 from ..errors import EXIT_CODES, ConfigurationError, PortableCredsError
 
 if TYPE_CHECKING:
+    from ..audit import AuditSink
     from ..driver import ObjectStore
     from ..keys import KeySource
     from ..store import CredentialStore
@@ -461,7 +462,6 @@ def open_store(
     command runs with credentials limited to those services (read-only with ``--read-only``).
     ``keys``: a key source (or ``opener.KeysFactory``) instead of the configured one.
     """
-    from ..audit import sink_for_cli
     from ..opener import open_store as _open
 
     request = scope_request(args) if scoped else None
@@ -475,7 +475,7 @@ def open_store(
         prefix=settings.prefix,
         on_notice=notice,
         # Every operation on the store emits one event (put/get/list/delete ...), never secrets.
-        audit=sink_for_cli(args),
+        audit=_audit_sink(args),
         # Fresh processes reuse the STS session of the previous one (like the AWS CLI).
         credential_cache=not flag(args, "no_credential_cache"),
     )
@@ -484,6 +484,18 @@ def open_store(
     except BaseException:
         store.close()
         raise
+
+
+def _audit_sink(args: argparse.Namespace) -> AuditSink | None:
+    """The configured audit sink, ``None`` without one. The audit module is imported only when
+    a sink is configured: a cold ``get`` without one should not pay for it (issue 13)."""
+    from ..config import setting
+
+    if not setting("audit", vars(args)):
+        return None
+    from ..audit import sink_for_cli
+
+    return sink_for_cli(args)
 
 
 def is_legacy(url: str) -> bool:

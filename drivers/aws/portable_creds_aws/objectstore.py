@@ -433,6 +433,8 @@ class S3ObjectStore(ObjectStore):
 
     def configured_key_source(self) -> KeySource | None:
         """``kms_key=...``: AWS KMS signing as this store's identity (the tenant's session)."""
+        if self.settings.kms is None:
+            return None  # before importing the KMS module: a cold `get` need not pay for it
         from .clients import static_credentials
         from .kms import key_source_for
 

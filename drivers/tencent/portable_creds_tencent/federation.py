@@ -19,7 +19,7 @@ import re
 import threading
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
@@ -34,16 +34,14 @@ from portable_creds.errors import (
 from portable_creds.httpclient import check_service_url
 from portable_creds.names import tenant_prefix, validate_wallet
 
-from .kms_keys import TenantKeyDirectory
-from .policies import (
-    WALLET_TAG,
-    BucketRef,
-    checked_session_policy,
-    scoped_policy,
-    tenant_policy,
-)
 from .settings import Clock, StaticKeys
-from .tcapi import TcApi
+
+if TYPE_CHECKING:
+    # Only the vendor builds policies and only an exchange calls STS: a tenant process whose
+    # session comes from the credential cache imports neither (issue 13).
+    from .kms_keys import TenantKeyDirectory
+    from .policies import BucketRef
+    from .tcapi import TcApi
 
 _ALGORITHMS = ["RS256", "RS384", "RS512", "ES256", "ES384", "PS256"]
 
@@ -350,6 +348,8 @@ class TokenVendor(Vendor):
     def session_policy(self, wallet: str, scope: Scope | None = None) -> dict[str, Any]:
         """The inline policy: the tenant prefix, or exactly the scope's keys inside it (and,
         with per-tenant KMS keys, the wallet's own CMK)."""
+        from .policies import scoped_policy, tenant_policy
+
         kms_key = self.kms_keys.resource(wallet) if self.kms_keys is not None else None
         if scope is None:
             return tenant_policy(self.bucket, self.prefix, wallet, kms_key)
@@ -365,6 +365,8 @@ class TokenVendor(Vendor):
         )
 
     def vend(self, token: str, wallet: str, scope: Scope | None = None) -> TemporaryCredentials:
+        from .policies import WALLET_TAG, checked_session_policy
+
         wallet = validate_wallet(wallet)
         claims = self.validate(token)
         claimed = claims.get(self.wallet_claim)

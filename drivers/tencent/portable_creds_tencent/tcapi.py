@@ -13,14 +13,6 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from tencentcloud.common import credential
-from tencentcloud.common.common_client import CommonClient
-from tencentcloud.common.exception.tencent_cloud_sdk_exception import (
-    TencentCloudSDKException,
-)
-from tencentcloud.common.profile.client_profile import ClientProfile
-from tencentcloud.common.profile.http_profile import HttpProfile
-
 from portable_creds.errors import PortableCredsError, RemoteUnavailable, TransientError
 from portable_creds.retry import RetryPolicy
 
@@ -77,7 +69,12 @@ def record_reads() -> Iterator[set[tuple[str, str, str]]]:
 
 
 class TcApi:
-    """One service (``sts`` or ``cam``) at one endpoint, signed with ``keys`` or unsigned."""
+    """One service (``sts`` or ``cam``) at one endpoint, signed with ``keys`` or unsigned.
+
+    The SDK (``tencentcloud.common``) is imported and its client built on the first call: a
+    CLI process whose session comes from the cross-process credential cache never calls STS,
+    and should not pay for importing it (issue 13).
+    """
 
     def __init__(
         self,
@@ -91,19 +88,42 @@ class TcApi:
         retries: int = 3,
         max_elapsed: float = 8.0,
     ) -> None:
-        profile = ClientProfile(
-            httpProfile=HttpProfile(protocol=scheme, endpoint=endpoint, reqTimeout=timeout),
-            # The region breaker swallows errors and returns None: keep it off explicitly.
-            disable_region_breaker=True,
-        )
-        cred = None
-        if keys is not None:
-            cred = credential.Credential(keys.secret_id, keys.secret_key, keys.token)
         self.signed = keys is not None
         self.service = service
-        self._client = CommonClient(service, VERSIONS[service], cred, region, profile)
+        self._version = VERSIONS[service]
+        self._region = region
+        self._keys = keys
+        self._endpoint = endpoint
+        self._scheme = scheme
+        self._timeout = timeout
+        self._sdk_client: Any = None
         self._retries = retries
         self._max_elapsed = max_elapsed
+
+    @property
+    def _client(self) -> Any:
+        """The SDK's ``CommonClient``, built on first use."""
+        if self._sdk_client is None:
+            from tencentcloud.common import credential
+            from tencentcloud.common.common_client import CommonClient
+            from tencentcloud.common.profile.client_profile import ClientProfile
+            from tencentcloud.common.profile.http_profile import HttpProfile
+
+            profile = ClientProfile(
+                httpProfile=HttpProfile(
+                    protocol=self._scheme, endpoint=self._endpoint, reqTimeout=self._timeout
+                ),
+                # The region breaker swallows errors and returns None: keep it off explicitly.
+                disable_region_breaker=True,
+            )
+            keys = self._keys
+            cred = None
+            if keys is not None:
+                cred = credential.Credential(keys.secret_id, keys.secret_key, keys.token)
+            self._sdk_client = CommonClient(
+                self.service, self._version, cred, self._region, profile
+            )
+        return self._sdk_client
 
     def call(self, action: str, params: dict[str, Any]) -> dict[str, Any]:
         """The ``Response`` object of ``action``; typed errors after bounded retries."""
@@ -123,8 +143,13 @@ class TcApi:
                 time.sleep(delay)
 
     def _once(self, action: str, params: dict[str, Any], options: Any) -> dict[str, Any]:
+        from tencentcloud.common.exception.tencent_cloud_sdk_exception import (
+            TencentCloudSDKException,
+        )
+
+        client = self._client
         try:
-            data = self._client.call_json(action, params, options=options)
+            data = client.call_json(action, params, options=options)
         except TencentCloudSDKException as exc:
             raise api_error(
                 self.service,

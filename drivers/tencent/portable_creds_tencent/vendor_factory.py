@@ -13,8 +13,6 @@ from typing import Any
 from portable_creds.errors import ConfigurationError
 
 from .federation import JwksSource, TokenVendor
-from .kms_keys import TenantKeyDirectory
-from .policies import BucketRef
 from .settings import CosSettings, static_keys
 from .tcapi import TcApi
 
@@ -41,6 +39,10 @@ def build_vendor(settings: CosSettings, options: dict[str, Any]) -> TokenVendor:
 
     Only for the trusted process that owns the vendor key; see ``federation`` for why.
     """
+    # Here, not at module level: a tenant's cold CLI process builds no policy (issue 13).
+    from .kms_keys import TenantKeyDirectory
+    from .policies import BucketRef
+
     if not settings.issuer or not settings.audience:
         raise ConfigurationError("token-vendor mode needs issuer= and audience= options")
     jwks = options.get("jwks")
