@@ -342,7 +342,7 @@ def _check_value(key: str, value: str) -> str:
 
         return validate_prefix(value)
     if key in ("backend", "legacy_url", "signer_url"):
-        from .httpclient import reject_userinfo
+        from .urls import reject_userinfo
 
         reject_userinfo(value, key)  # never written to the file, never echoed
     if key == "kek_version" and (not value.isdigit() or int(value) < 1):

@@ -14,93 +14,39 @@ whatever host a 3xx names, and follows https -> http. Here:
 Refusing rather than stripping is deliberate: none of these APIs redirects across origins by
 design, and a request silently stripped of its token fails later with a misleading 401.
 
-URLs that name a service are checked up front (``check_service_url``): http(s) only, https
-unless the host is loopback, and never ``user:password@`` (a URL is logged, shown in errors,
-recorded in the audit log and the outbox; credentials do not belong in it).
+URLs that name a service are checked up front (``check_service_url``, in ``urls``): http(s)
+only, https unless the host is loopback, and never ``user:password@`` (a URL is logged, shown
+in errors, recorded in the audit log and the outbox; credentials do not belong in it).
 """
 
 from __future__ import annotations
 
-import ipaddress
 import urllib.request
 from collections.abc import Mapping
 from http.client import HTTPMessage
 from typing import IO, Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from .errors import ConfigurationError
+from .urls import check_service_url, has_userinfo, is_loopback, redact, reject_userinfo
+
+__all__ = [
+    "RedirectRefused",
+    "SafeRedirectHandler",
+    "build_opener",
+    "check_service_url",
+    "has_userinfo",
+    "is_loopback",
+    "open_url",
+    "redact",
+    "reject_userinfo",
+]
 
 _SENSITIVE_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie"})
 
 
 class RedirectRefused(ConfigurationError):
     """A server redirected a request somewhere this client will not follow it."""
-
-
-def is_loopback(host: str | None) -> bool:
-    """``localhost`` or a loopback IP literal (127.0.0.0/8, ::1)."""
-    if not host:
-        return False
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
-def has_userinfo(url: str) -> bool:
-    """Whether ``url`` carries ``user[:password]@`` before its host."""
-    try:
-        return "@" in urlsplit(url).netloc
-    except ValueError:
-        return False
-
-
-def redact(url: str) -> str:
-    """``url`` without any ``user:password@`` part (for messages)."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "<unparseable URL>"
-    if "@" not in parts.netloc:
-        return url
-    host = parts.netloc.rpartition("@")[2]
-    return urlunsplit((parts.scheme, "***@" + host, parts.path, parts.query, parts.fragment))
-
-
-def reject_userinfo(url: str, what: str) -> None:
-    """``ConfigurationError`` if ``url`` embeds credentials; the message never repeats them."""
-    if has_userinfo(url):
-        raise ConfigurationError(
-            f"{what} {redact(url)!r} contains a user name or password before the host; "
-            "credentials never belong in a URL (URLs end up in logs, error messages, the audit "
-            "log and the outbox): remove them and pass the token through its setting instead"
-        )
-
-
-def check_service_url(url: str, *, what: str, hint: str = "") -> str:
-    """An http(s) service URL: https unless the host is loopback, no userinfo. Returns ``url``.
-
-    ``what`` names the setting in the error (``"signer URL"``), ``hint`` says where it is set.
-    """
-    reject_userinfo(url, what)
-    try:
-        parts = urlsplit(url)
-        host = parts.hostname
-    except ValueError:
-        parts, host = None, None
-    if parts is None or parts.scheme not in ("http", "https") or not host:
-        raise ConfigurationError(
-            f"{what} {url!r} is not an http(s):// URL{hint}; use e.g. https://host:port"
-        )
-    if parts.scheme != "https" and not is_loopback(host):
-        raise ConfigurationError(
-            f"{what} {url!r} uses plain http to a non-loopback host{hint}: tokens would cross "
-            "the network in cleartext; use https:// (plain http is accepted only for "
-            "127.0.0.1/localhost/::1, e.g. through an SSH tunnel)"
-        )
-    return url
 
 
 def _origin(url: str) -> tuple[str, str, int | None]:

@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 from . import names
 from .driver import Driver, ObjectStore, StoreTarget, TokenSource
 from .errors import ConfigurationError
-from .httpclient import redact, reject_userinfo
+from .urls import redact, reject_userinfo
 
 GROUP = "portable_creds.drivers"
 

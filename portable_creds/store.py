@@ -11,7 +11,6 @@ from __future__ import annotations
 import builtins
 import hmac
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import Literal
 
 import attrs
@@ -325,6 +324,8 @@ class CredentialStore:
         wanted = list(dict.fromkeys(services))
         if not wanted:
             return {}
+        from concurrent.futures import ThreadPoolExecutor  # only get_many needs threads
+
         with ThreadPoolExecutor(max_workers=max(1, min(max_workers, len(wanted)))) as pool:
             return dict(zip(wanted, pool.map(self.get, wanted), strict=True))
 

@@ -253,7 +253,7 @@ def backend_from_name(value: str, env: Mapping[str, str], origin: str) -> str:
     """
     value = value.strip()
     if "://" in value:
-        from ..httpclient import reject_userinfo
+        from ..urls import reject_userinfo
 
         reject_userinfo(value, f"backend URL from {origin}")
         return value

@@ -66,6 +66,9 @@ def test_local_get_imports_only_its_command(wallet_cli: Cli, tmp_path: Path) -> 
     assert "portable_creds.commands.credentials" in mods
     assert imported(mods, NOT_FOR_GET) == []
     assert imported(mods, ("boto3", "botocore", "qcloud_cos", "tencentcloud")) == []
+    # A local get makes no HTTP request and runs no thread pool: URL checks live in
+    # portable_creds.urls, the pool is built by get_many only.
+    assert imported(mods, ("urllib.request", "http.client", "concurrent.futures")) == []
 
 
 def test_command_words_match_what_modules_register() -> None:

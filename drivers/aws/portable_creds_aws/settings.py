@@ -22,8 +22,8 @@ import attrs
 
 from portable_creds.driver import StoreTarget
 from portable_creds.errors import ConfigurationError
-from portable_creds.httpclient import reject_userinfo
 from portable_creds.params import float_param, int_param
+from portable_creds.urls import reject_userinfo
 
 from .kms_settings import KMS_PARAMS, KmsSettings, parse_kms_settings
 

@@ -31,8 +31,8 @@ from portable_creds.errors import (
     InvalidToken,
     TransientError,
 )
-from portable_creds.httpclient import check_service_url
 from portable_creds.names import tenant_prefix, validate_wallet
+from portable_creds.urls import check_service_url
 
 from .settings import Clock, StaticKeys
 

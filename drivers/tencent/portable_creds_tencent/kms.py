@@ -40,8 +40,8 @@ from portable_creds.errors import (
     PortableCredsError,
     RemoteUnavailable,
 )
-from portable_creds.httpclient import is_loopback
 from portable_creds.retry import RetryPolicy
+from portable_creds.urls import is_loopback
 
 from .settings import CosSettings
 

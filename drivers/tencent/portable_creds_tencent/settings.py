@@ -12,9 +12,9 @@ import attrs
 
 from portable_creds.driver import StoreTarget
 from portable_creds.errors import ConfigurationError
-from portable_creds.httpclient import is_loopback
 from portable_creds.names import validate_prefix
 from portable_creds.params import bool_param, int_param
+from portable_creds.urls import is_loopback
 
 from .kms_settings import KMS_PARAMS, TencentKmsSettings, parse_kms_settings
 
