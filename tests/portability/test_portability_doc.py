@@ -109,7 +109,7 @@ def test_every_copy_command_in_the_doc_parses(block: str) -> None:
 
     parser = build_parser()
     for line in block.replace("\\\n", " ").splitlines():
-        words = shlex.split(line)
+        words = shlex.split(line, comments=True)  # a "# the URL's ..." comment is prose
         if words[:1] != ["portable-creds"] or "copy" not in words:
             continue
         for stop in (">", "|"):
