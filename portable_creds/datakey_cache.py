@@ -18,12 +18,13 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Mapping
 from typing import Any
 
 import attrs
 
 from .errors import ConfigurationError
+from .params import bool_param, int_param
 
 MAX_AGE_LIMIT = 3600.0
 MAX_USES_LIMIT = 1 << 32
@@ -105,3 +106,28 @@ class DataKeyCache:
 
     def __len__(self) -> int:
         return len(self._entries)
+
+
+def cache_limits_from_params(
+    params: Mapping[str, str], scheme: str
+) -> tuple[CacheLimits | None, CacheLimits | None]:
+    """The (read, write) data-key cache bounds from a backend URL's ``kms_cache_*`` parameters.
+
+    One rule for every KMS driver: ``kms_cache_age`` (seconds, default 60, ``0`` = no caching),
+    ``kms_cache_uses`` (default 1000), ``kms_cache_bytes`` (default 64 MiB); writes are cached
+    only with ``kms_write_cache=1``, which needs a cache age above 0.
+    """
+    age = int_param(params, "kms_cache_age", 60, 0, int(MAX_AGE_LIMIT), scheme=scheme)
+    limits = (
+        CacheLimits(
+            max_age=float(age),
+            max_uses=int_param(params, "kms_cache_uses", 1000, 1, 1 << 32, scheme=scheme),
+            max_bytes=int_param(params, "kms_cache_bytes", 64 << 20, 1, 1 << 40, scheme=scheme),
+        )
+        if age
+        else None
+    )
+    write = bool_param(params, "kms_write_cache", False, scheme=scheme)
+    if write and limits is None:
+        raise ConfigurationError("kms_write_cache=1 needs kms_cache_age > 0")
+    return limits, (limits if write else None)

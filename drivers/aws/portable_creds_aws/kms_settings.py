@@ -14,9 +14,8 @@ from collections.abc import Mapping
 
 import attrs
 
-from portable_creds.datakey_cache import MAX_AGE_LIMIT, CacheLimits
+from portable_creds.datakey_cache import CacheLimits, cache_limits_from_params
 from portable_creds.errors import ConfigurationError
-from portable_creds.params import bool_param, int_param
 
 KMS_PARAMS = frozenset(
     {
@@ -49,22 +48,10 @@ def parse_kms_settings(params: Mapping[str, str], endpoint: str | None) -> KmsSe
         return None
     if not _KEY_RE.fullmatch(key):
         raise ConfigurationError(f"kms_key={key!r} is not a KMS key ARN, key id or alias")
-    age = int_param(params, "kms_cache_age", 60, 0, int(MAX_AGE_LIMIT), scheme="s3")
-    limits = (
-        CacheLimits(
-            max_age=float(age),
-            max_uses=int_param(params, "kms_cache_uses", 1000, 1, 1 << 32, scheme="s3"),
-            max_bytes=int_param(params, "kms_cache_bytes", 64 << 20, 1, 1 << 40, scheme="s3"),
-        )
-        if age
-        else None
-    )
-    write = bool_param(params, "kms_write_cache", False, scheme="s3")
-    if write and limits is None:
-        raise ConfigurationError("kms_write_cache=1 needs kms_cache_age > 0")
+    read_cache, write_cache = cache_limits_from_params(params, "s3")
     return KmsSettings(
         key_id=key,
         endpoint=endpoint,
-        read_cache=limits,
-        write_cache=limits if write else None,
+        read_cache=read_cache,
+        write_cache=write_cache,
     )

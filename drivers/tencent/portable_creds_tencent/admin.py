@@ -195,26 +195,8 @@ class Provisioner:
         self.warnings: list[str] = []
         """Set by ``verify``: not drift, but worth an operator's attention (quota)."""
         s = deployment.settings
-        self.cam = TcApi(
-            "cam",
-            s.region,
-            keys,
-            endpoint=s.api_endpoint,
-            scheme=s.api_scheme,
-            timeout=s.timeout,
-            retries=s.retries,
-            max_elapsed=s.max_elapsed,
-        )
-        self.kms = TcApi(
-            "kms",
-            s.region,
-            keys,
-            endpoint=s.api_endpoint,
-            scheme=s.api_scheme,
-            timeout=s.timeout,
-            retries=s.retries,
-            max_elapsed=s.max_elapsed,
-        )
+        self.cam = TcApi.for_settings("cam", s, keys)
+        self.kms = TcApi.for_settings("kms", s, keys)
         conf: dict[str, Any] = {
             "Region": s.region,
             "SecretId": keys.secret_id,

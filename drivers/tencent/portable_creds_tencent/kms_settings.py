@@ -16,9 +16,8 @@ from collections.abc import Mapping
 
 import attrs
 
-from portable_creds.datakey_cache import MAX_AGE_LIMIT, CacheLimits
+from portable_creds.datakey_cache import CacheLimits, cache_limits_from_params
 from portable_creds.errors import ConfigurationError
-from portable_creds.params import bool_param, int_param
 
 KMS_PARAMS = frozenset(
     {
@@ -61,22 +60,10 @@ def parse_kms_settings(params: Mapping[str, str]) -> TencentKmsSettings | None:
     endpoint = params.get("kms_endpoint") or None
     if endpoint is not None and not _ENDPOINT_RE.fullmatch(endpoint):
         raise ConfigurationError("cos:// kms_endpoint must be host[:port]")
-    age = int_param(params, "kms_cache_age", 60, 0, int(MAX_AGE_LIMIT), scheme="cos")
-    limits = (
-        CacheLimits(
-            max_age=float(age),
-            max_uses=int_param(params, "kms_cache_uses", 1000, 1, 1 << 32, scheme="cos"),
-            max_bytes=int_param(params, "kms_cache_bytes", 64 << 20, 1, 1 << 40, scheme="cos"),
-        )
-        if age
-        else None
-    )
-    write = bool_param(params, "kms_write_cache", False, scheme="cos")
-    if write and limits is None:
-        raise ConfigurationError("kms_write_cache=1 needs kms_cache_age > 0")
+    read_cache, write_cache = cache_limits_from_params(params, "cos")
     return TencentKmsSettings(
         key_id=key,
         endpoint=endpoint,
-        read_cache=limits,
-        write_cache=limits if write else None,
+        read_cache=read_cache,
+        write_cache=write_cache,
     )

@@ -18,7 +18,7 @@ from portable_creds.retry import RetryPolicy
 
 from . import sdklog
 from .errors import api_error
-from .settings import StaticKeys
+from .settings import CosSettings, StaticKeys
 
 VERSIONS = {"sts": "2018-08-13", "cam": "2019-01-16", "kms": "2019-01-18"}
 
@@ -99,6 +99,23 @@ class TcApi:
         self._sdk_client: Any = None
         self._retries = retries
         self._max_elapsed = max_elapsed
+
+    @classmethod
+    def for_settings(
+        cls, service: str, settings: CosSettings, keys: StaticKeys | None = None
+    ) -> TcApi:
+        """A client of ``service`` with the URL's API endpoint, scheme, timeout and retry bounds
+        (one place, so the provisioner, the vendor and the KMS custody code agree)."""
+        return cls(
+            service,
+            settings.region,
+            keys,
+            endpoint=settings.api_endpoint,
+            scheme=settings.api_scheme,
+            timeout=settings.timeout,
+            retries=settings.retries,
+            max_elapsed=settings.max_elapsed,
+        )
 
     @property
     def _client(self) -> Any:

@@ -22,16 +22,7 @@ def sts_client(settings: CosSettings, keys: Any = None) -> TcApi:
 
 
 def api_client(service: str, settings: CosSettings, keys: Any = None) -> TcApi:
-    return TcApi(
-        service,
-        settings.region,
-        keys,
-        endpoint=settings.api_endpoint,
-        scheme=settings.api_scheme,
-        timeout=settings.timeout,
-        retries=settings.retries,
-        max_elapsed=settings.max_elapsed,
-    )
+    return TcApi.for_settings(service, settings, keys)
 
 
 def build_vendor(settings: CosSettings, options: dict[str, Any]) -> TokenVendor:
