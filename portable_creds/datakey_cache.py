@@ -27,6 +27,19 @@ from .errors import ConfigurationError
 from .params import bool_param, int_param
 
 MAX_AGE_LIMIT = 3600.0
+
+#: The backend-URL parameters of KMS custody, the same on every KMS driver (``s3://``, ``cos://``):
+#: ``kms_key`` turns it on, the rest need it (``cache_limits_from_params`` reads the cache ones).
+KMS_PARAMS = frozenset(
+    {
+        "kms_key",
+        "kms_endpoint",
+        "kms_cache_age",
+        "kms_cache_uses",
+        "kms_cache_bytes",
+        "kms_write_cache",
+    }
+)
 MAX_USES_LIMIT = 1 << 32
 MAX_BYTES_LIMIT = 1 << 40
 

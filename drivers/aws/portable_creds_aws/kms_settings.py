@@ -14,19 +14,9 @@ from collections.abc import Mapping
 
 import attrs
 
-from portable_creds.datakey_cache import CacheLimits, cache_limits_from_params
+from portable_creds.datakey_cache import KMS_PARAMS, CacheLimits, cache_limits_from_params
 from portable_creds.errors import ConfigurationError
 
-KMS_PARAMS = frozenset(
-    {
-        "kms_key",
-        "kms_endpoint",
-        "kms_cache_age",
-        "kms_cache_uses",
-        "kms_cache_bytes",
-        "kms_write_cache",
-    }
-)
 # Key ARN, key id (UUID / mrk-), or alias name/ARN: KMS's KeyIdType is 1..2048 characters.
 _KEY_RE = re.compile(r"[A-Za-z0-9:/_+=,.@-]{1,2048}")
 

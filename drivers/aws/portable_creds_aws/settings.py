@@ -20,12 +20,13 @@ from urllib.parse import parse_qsl, urlsplit
 
 import attrs
 
+from portable_creds.datakey_cache import KMS_PARAMS
 from portable_creds.driver import StoreTarget
 from portable_creds.errors import ConfigurationError
 from portable_creds.params import float_param, int_param
 from portable_creds.urls import reject_userinfo
 
-from .kms_settings import KMS_PARAMS, KmsSettings, parse_kms_settings
+from .kms_settings import KmsSettings, parse_kms_settings
 
 Addressing = Literal["path", "virtual", "auto"]
 

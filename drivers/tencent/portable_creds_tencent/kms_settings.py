@@ -16,19 +16,9 @@ from collections.abc import Mapping
 
 import attrs
 
-from portable_creds.datakey_cache import CacheLimits, cache_limits_from_params
+from portable_creds.datakey_cache import KMS_PARAMS, CacheLimits, cache_limits_from_params
 from portable_creds.errors import ConfigurationError
 
-KMS_PARAMS = frozenset(
-    {
-        "kms_key",
-        "kms_endpoint",
-        "kms_cache_age",
-        "kms_cache_uses",
-        "kms_cache_bytes",
-        "kms_write_cache",
-    }
-)
 # A KMS KeyId is a UUID (e.g. 23e80852-1e38-11e9-b129-5cb9019b4b01); allow a little more than
 # the UUID shape, never an alias path or ARN (not documented as accepted).
 _KEY_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")

@@ -10,13 +10,14 @@ from urllib.parse import parse_qsl, urlsplit
 
 import attrs
 
+from portable_creds.datakey_cache import KMS_PARAMS
 from portable_creds.driver import StoreTarget
 from portable_creds.errors import ConfigurationError
 from portable_creds.names import validate_prefix
 from portable_creds.params import bool_param, int_param
 from portable_creds.urls import is_loopback
 
-from .kms_settings import KMS_PARAMS, TencentKmsSettings, parse_kms_settings
+from .kms_settings import TencentKmsSettings, parse_kms_settings
 
 Mode = Literal["role-per-tenant", "token-vendor", "static"]
 CreateOnly = Literal["forbid-overwrite", "if-none-match"]

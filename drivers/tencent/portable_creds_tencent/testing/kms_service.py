@@ -134,6 +134,14 @@ class KmsService:
             raise KmsError("ResourceUnavailable.CmkNotFound", "the CMK does not exist")
         return key
 
+    def _usable_key(self, params: dict[str, Any], caller: Caller | None, action: str) -> Cmk:
+        """The enabled CMK ``KeyId`` names, after CAM allows ``action`` on it."""
+        key_id = self._str(params, "KeyId")
+        self._authorize(caller, action, self.resource(key_id))
+        key = self._key(key_id)
+        self._usable(key)
+        return key
+
     @staticmethod
     def _usable(key: Cmk) -> None:
         if key.state == "Disabled":
@@ -286,10 +294,7 @@ class KmsService:
 
     # cryptography -------------------------------------------------------------------------
     def encrypt(self, params: dict[str, Any], caller: Caller | None) -> dict[str, Any]:
-        key_id = self._str(params, "KeyId")
-        self._authorize(caller, "Encrypt", self.resource(key_id))
-        key = self._key(key_id)
-        self._usable(key)
+        key = self._usable_key(params, caller, "Encrypt")
         try:
             plaintext = base64.b64decode(self._str(params, "Plaintext"), validate=True)
         except (binascii.Error, ValueError):
@@ -303,10 +308,7 @@ class KmsService:
         }
 
     def generate_data_key(self, params: dict[str, Any], caller: Caller | None) -> dict[str, Any]:
-        key_id = self._str(params, "KeyId")
-        self._authorize(caller, "GenerateDataKey", self.resource(key_id))
-        key = self._key(key_id)
-        self._usable(key)
+        key = self._usable_key(params, caller, "GenerateDataKey")
         size = params.get("NumberOfBytes")
         spec = params.get("KeySpec")
         if size is not None:
