@@ -31,7 +31,7 @@ from portable_creds.envelope import (
     KMS_CONTEXT_WALLET,
 )
 
-from .policies import TAG_KEY, Deployment
+from .policies import TAG_KEY, Deployment, canonical
 
 TENANT_SID = "TenantsUseOnlyTheirOwnWalletContext"
 CUSTODIAN_SID = "CustodianMovesCredentialBlobs"
@@ -80,9 +80,7 @@ def key_policy(d: Deployment) -> dict[str, Any]:
                             "${aws:PrincipalTag/" + TAG_KEY + "}"
                         )
                     },
-                    "ForAllValues:StringEquals": {
-                        "kms:EncryptionContextKeys": list(_CONTEXT_KEYS)
-                    },
+                    "ForAllValues:StringEquals": {"kms:EncryptionContextKeys": list(_CONTEXT_KEYS)},
                     "Null": {f"aws:PrincipalTag/{TAG_KEY}": "false"},
                 },
             },
@@ -105,18 +103,6 @@ def key_policy(d: Deployment) -> dict[str, Any]:
     return doc
 
 
-def _canonical(doc: Any) -> Any:
-    """Order-free and singleton-free: ``"x"`` and ``["x"]`` mean the same in a policy."""
-    if isinstance(doc, dict):
-        return {k: _canonical(v) for k, v in sorted(doc.items())}
-    if isinstance(doc, list):
-        items = [_canonical(v) for v in doc]
-        if len(items) == 1:
-            return items[0]
-        return sorted(items, key=lambda v: json.dumps(v, sort_keys=True))
-    return doc
-
-
 def key_policy_drift(d: Deployment, kms: Any, key_id: str) -> list[str]:
     """What differs between the key's live policy and the rendered one (empty: no drift).
 
@@ -129,8 +115,8 @@ def key_policy_drift(d: Deployment, kms: Any, key_id: str) -> list[str]:
 def policy_drift(d: Deployment, live_text: str) -> list[str]:
     """``key_policy_drift`` on a policy already read (GetKeyPolicy's ``Policy`` string)."""
     live = json.loads(live_text)
-    want = {s.get("Sid"): _canonical(s) for s in key_policy(d)["Statement"]}
-    have = {s.get("Sid"): _canonical(s) for s in live.get("Statement", [])}
+    want = {s.get("Sid"): canonical(s) for s in key_policy(d)["Statement"]}
+    have = {s.get("Sid"): canonical(s) for s in live.get("Statement", [])}
     drift = [f"key policy statement {sid!r} is missing" for sid in want if sid not in have]
     drift += [f"key policy statement {sid!r} is not ours" for sid in have if sid not in want]
     drift += [

@@ -556,3 +556,15 @@ def render(d: Deployment, tenants: list[str] | None = None) -> dict[str, Any]:
         },
         "store_url": d.store_url(),
     }
+
+
+def canonical(doc: Any) -> Any:
+    """Order-free, singleton-free form: IAM may return ``["x"]`` as ``"x"`` and reorder lists."""
+    if isinstance(doc, dict):
+        return {k: canonical(v) for k, v in sorted(doc.items())}
+    if isinstance(doc, list):
+        items = [canonical(v) for v in doc]
+        if len(items) == 1:
+            return items[0]
+        return sorted(items, key=lambda v: json.dumps(v, sort_keys=True))
+    return doc

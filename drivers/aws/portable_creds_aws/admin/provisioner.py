@@ -18,18 +18,7 @@ from portable_creds.names import validate_wallet
 from . import policies as P
 from . import tenant_roles as TR
 from .calls import _call, _doc, _maybe
-
-
-def canonical(doc: Any) -> Any:
-    """Order-free, singleton-free form: IAM may return ``["x"]`` as ``"x"`` and reorder lists."""
-    if isinstance(doc, dict):
-        return {k: canonical(v) for k, v in sorted(doc.items())}
-    if isinstance(doc, list):
-        items = [canonical(v) for v in doc]
-        if len(items) == 1:
-            return items[0]
-        return sorted(items, key=lambda v: json.dumps(v, sort_keys=True))
-    return doc
+from .policies import canonical
 
 
 def _lifecycle_rule(rule: dict[str, Any]) -> dict[str, Any]:
@@ -176,9 +165,7 @@ class Provisioner:
                 else pab["PublicAccessBlockConfiguration"],
                 "lifecycle": None
                 if lc is None
-                else {
-                    "Rules": [_lifecycle_rule(rule) for rule in lc.get("Rules", [])]
-                },
+                else {"Rules": [_lifecycle_rule(rule) for rule in lc.get("Rules", [])]},
                 "ownership_controls": self._ownership_controls(),
                 "versioning": ver.get("Status"),
                 "access_logging": None
