@@ -14,6 +14,9 @@ static keys, and on ``cos://`` (the Tencent double, role-per-tenant) next to a b
 ``qcloud_cos`` process. The first ``get`` exchanges the token and caches the session
 (``<home>/cache/credentials``); every later process must make 0 STS calls (counted by a
 loopback proxy in front of the STS endpoint) and take <= 1.1x the bare process's wall time.
+On ``cos://`` the driver signs the GET itself (``portable_creds_tencent.signed_get``, held to
+the SDK's request by tests/tencent/test_signed_get.py), so the measured process imports no COS
+SDK while the bare process is the SDK doing the same GET - the comparison the issue names.
 
 Byte-code: the project's own packages are compiled first (``compileall``), as ``pip install``
 does for any wheel and for the SDKs the bare processes import. Without it, under

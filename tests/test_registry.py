@@ -17,6 +17,7 @@ from portable_creds.errors import ConfigurationError, InvalidName
 from portable_creds.local import LocalDriver, LocalObjectStore
 from portable_creds.registry import (
     available_drivers,
+    declared_entry_point,
     load_driver,
     open_object_store,
     scheme_of,
@@ -83,6 +84,29 @@ def test_local_driver_is_registered() -> None:
     assert available_drivers()["local"].value == "portable_creds.local:LocalDriver"
     assert isinstance(load_driver("local"), LocalDriver)
     assert isinstance(load_driver("LOCAL"), LocalDriver)
+
+
+def test_cold_lookup_agrees_with_importlib_metadata() -> None:
+    """``declared_entry_point`` (what ``load_driver`` tries first, without importing
+    ``importlib.metadata``) names the same object for every installed driver."""
+    drivers = available_drivers()
+    assert {"local", "s3", "cos"} <= set(drivers)
+    for name, ep in drivers.items():
+        assert declared_entry_point(name) == ep.value
+    assert declared_entry_point("gcs") is None
+
+
+def test_extras_and_comments_in_entry_points_txt(tmp_path: Path) -> None:
+    fake_distribution(tmp_path, "pc_extras_driver", {"x1": "json:dumps [fast]"})
+    text = (tmp_path / "pc_extras_driver-0.1.dist-info" / "entry_points.txt").read_text()
+    (tmp_path / "pc_extras_driver-0.1.dist-info" / "entry_points.txt").write_text(
+        "# comment\n[console_scripts]\nx1 = os:getcwd\n" + text
+    )
+    sys.path.insert(0, str(tmp_path))
+    try:
+        assert declared_entry_point("x1") == "json:dumps"
+    finally:
+        sys.path.remove(str(tmp_path))
 
 
 def test_unknown_scheme_lists_installed_drivers() -> None:
@@ -228,14 +252,17 @@ def test_first_declaration_on_sys_path_wins(core_only_site: Path, tmp_path: Path
     (other / "METADATA").write_text("Metadata-Version: 2.1\nName: pc_unrelated\nVersion: 0.1\n")
     (other / "entry_points.txt").write_text("[console_scripts]\nunrelated = json:dumps\n")
     probe = (
-        "import json; from portable_creds.registry import available_drivers; "
-        "print(json.dumps({k: v.value for k, v in available_drivers().items()}))"
+        "import json; from portable_creds.registry import available_drivers, "
+        "declared_entry_point as d; found = {k: v.value for k, v in available_drivers().items()}; "
+        "print(json.dumps([found, {k: d(k) for k in [*found, 'extra', 'absent']}]))"
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
     env["PYTHONPATH"] = os.pathsep.join(str(p) for p in (first, second, core_only_site, REPO))
     proc = subprocess.run([sys.executable, "-S", "-c", probe], capture_output=True, text=True,
                           env=env, cwd="/", timeout=120, check=True)
-    found = json.loads(proc.stdout)
+    found, fast = json.loads(proc.stdout)
+    # The cold path's reading of entry_points.txt agrees with importlib.metadata's.
+    assert fast == {**found, "extra": None, "absent": None}
     assert found["dup"] == "json:dumps"  # the first copy of pc_dup_driver
     assert "extra" not in found  # the second copy of the same distribution is shadowed
     assert found["own"] == "json:dumps"  # another distribution later on the path loses

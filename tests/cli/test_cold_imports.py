@@ -69,6 +69,9 @@ def test_local_get_imports_only_its_command(wallet_cli: Cli, tmp_path: Path) -> 
     # A local get makes no HTTP request and runs no thread pool: URL checks live in
     # portable_creds.urls, the pool is built by get_many only.
     assert imported(mods, ("urllib.request", "http.client", "concurrent.futures")) == []
+    # The driver is found by reading entry_points.txt (registry.declared_entry_point), not
+    # through importlib.metadata (botocore imports it on s3://, so only checked here).
+    assert imported(mods, ("importlib.metadata",)) == []
 
 
 def test_command_words_match_what_modules_register() -> None:

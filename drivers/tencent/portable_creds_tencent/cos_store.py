@@ -1,10 +1,11 @@
-"""``ObjectStore`` over cos-python-sdk-v5.
+"""``ObjectStore`` over cos-python-sdk-v5, with GET Object signed here (``signed_get``).
 
 Decisions forced by the SDK (see docs/tencent.md): credentials are passed as SecretId/SecretKey/
 Token and swapped with ``conf.set_credential`` (``CredentialInstance`` never sends the token);
 the SDK's own retries are off (they sleep 1+2+3 s per 5xx) and replaced by a bounded loop here;
 bodies are read whole from the raw stream (``StreamBody.read(n)`` returns one chunk); list
-results are strings.
+results are strings. The SDK is imported on the first call that needs it, so a process that
+only reads (a cold ``portable-creds get``) never pays for it.
 """
 
 from __future__ import annotations
@@ -16,12 +17,9 @@ import http.client
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
-import urllib3.exceptions
-from qcloud_cos import CosConfig, CosS3Client
-from qcloud_cos.cos_exception import CosClientError, CosServiceError
 
 from portable_creds.driver import (
     Capabilities,
@@ -45,16 +43,15 @@ from portable_creds.errors import (
 from portable_creds.keys import KeySource
 from portable_creds.retry import RetryPolicy
 
-from . import sdklog
-from .errors import cos_error, tencent_code
+from . import sdklog, signed_get
+from .errors import cos_error, cos_sdk_errors, tencent_code
 from .federation import Scope, VendedProvider
 from .settings import CosSettings
 
-T = TypeVar("T")
+if TYPE_CHECKING:
+    from qcloud_cos import CosConfig, CosS3Client
 
-_BODY_ERRORS = (urllib3.exceptions.HTTPError, http.client.HTTPException, OSError)
-"""What reading a response body can raise when the connection breaks (IncompleteRead inside
-urllib3's ProtocolError, a reset, a read timeout)."""
+T = TypeVar("T")
 
 sdklog.install()
 
@@ -112,21 +109,11 @@ class CosObjectStore(ObjectStore):
             scoped_credentials="cloud" if isinstance(provider, VendedProvider) else "none",
             max_object_size=None,
         )
-        creds = provider.credentials()
-        self._current: TemporaryCredentials = creds
-        kwargs: dict[str, Any] = {
-            "Region": settings.region,
-            "SecretId": creds.access_key_id,
-            "SecretKey": creds.secret_access_key,
-            "Token": creds.session_token,
-            "Scheme": settings.scheme,
-            "Timeout": settings.timeout,
-        }
-        if settings.ip:
-            kwargs["IP"] = settings.ip
-            kwargs["Port"] = settings.port
-        self._conf = CosConfig(**kwargs)
-        self._client = CosS3Client(self._conf, retry=0)
+        self._current: TemporaryCredentials = provider.credentials()
+        self._conf: CosConfig | None = None
+        self._sdk_client: CosS3Client | None = None
+        self._sdk_lock = threading.Lock()
+        self._reader = signed_get.SignedGet(settings) if signed_get.usable_for(settings) else None
         self._rw = _RWLock()
         self.attempts = 0
         # Only x-cos-forbid-overwrite is reported to be ignored on versioned buckets.
@@ -167,6 +154,31 @@ class CosObjectStore(ObjectStore):
         self._versioning_known = True
 
     @property
+    def _client(self) -> CosS3Client:
+        """The SDK client, made on first use. Only called inside ``_call`` (under the read
+        lock), so it is made with, and then swapped along with, the current credentials."""
+        if self._sdk_client is None:
+            with self._sdk_lock:
+                if self._sdk_client is None:
+                    from qcloud_cos import CosConfig, CosS3Client
+
+                    creds = self._current
+                    kwargs: dict[str, Any] = {
+                        "Region": self.settings.region,
+                        "SecretId": creds.access_key_id,
+                        "SecretKey": creds.secret_access_key,
+                        "Token": creds.session_token,
+                        "Scheme": self.settings.scheme,
+                        "Timeout": self.settings.timeout,
+                    }
+                    if self.settings.ip:
+                        kwargs["IP"] = self.settings.ip
+                        kwargs["Port"] = self.settings.port
+                    self._conf = CosConfig(**kwargs)
+                    self._sdk_client = CosS3Client(self._conf, retry=0)
+        return self._sdk_client
+
+    @property
     def credentials_provider(self) -> CredentialsProvider:
         return self._provider
 
@@ -181,9 +193,10 @@ class CosObjectStore(ObjectStore):
             return
         self._rw.acquire_write()
         try:
-            self._conf.set_credential(
-                creds.access_key_id, creds.secret_access_key, creds.session_token
-            )
+            if self._conf is not None:
+                self._conf.set_credential(
+                    creds.access_key_id, creds.secret_access_key, creds.session_token
+                )
             self._current = creds
         finally:
             self._rw.release_write()
@@ -198,10 +211,13 @@ class CosObjectStore(ObjectStore):
             self._refresh()
             self._rw.acquire_read()
             self.attempts += 1
+            err: PortableCredsError
             try:
                 return fn()
-            except (CosServiceError, CosClientError) as exc:
-                err: PortableCredsError = cos_error(exc, operation, key, conditional=conditional)
+            except PortableCredsError as exc:  # typed where it was raised (the signed GET)
+                err = exc
+            except cos_sdk_errors() as exc:
+                err = cos_error(exc, operation, key, conditional=conditional)
             finally:
                 self._rw.release_read()
             if (
@@ -284,9 +300,15 @@ class CosObjectStore(ObjectStore):
         return self._get(key, max_size)
 
     def _get(self, key: str, max_size: int | None) -> StoredObject:
+        reader = self._reader
+        if reader is not None:
+            return self._call("GET", key, lambda: reader.get(key, self._current, max_size=max_size))
         bucket = self.settings.bucket
 
         def once() -> StoredObject:
+            import urllib3.exceptions
+            from qcloud_cos.cos_exception import CosClientError
+
             resp = self._client.get_object(Bucket=bucket, Key=key)
             raw = resp["Body"].get_raw_stream()
             length = resp.get("Content-Length")
@@ -295,7 +317,7 @@ class CosObjectStore(ObjectStore):
                 check_object_size(key, int(length), max_size)
             try:
                 data = raw.read() if max_size is None else raw.read(max_size + 1)
-            except _BODY_ERRORS as exc:
+            except (urllib3.exceptions.HTTPError, http.client.HTTPException, OSError) as exc:
                 # The SDK returned after the headers; the body is read from the raw urllib3
                 # stream, outside its error handling. A connection closed mid-body is a
                 # network fault like any other: retry the whole GET (bounded, in ``_call``).
@@ -488,4 +510,7 @@ class CosObjectStore(ObjectStore):
         return out
 
     def close(self) -> None:
-        """The SDK shares one pooled session per process; nothing of ours to release."""
+        """Closes this thread's GET connection (other threads' close when their thread ends);
+        the SDK shares one pooled session per process, nothing of ours to release there."""
+        if self._reader is not None:
+            self._reader.close()

@@ -6,7 +6,8 @@ callers that need finer distinctions (the provisioner) can branch on it too.
 
 from __future__ import annotations
 
-from qcloud_cos.cos_exception import CosClientError, CosServiceError
+import sys
+from typing import TYPE_CHECKING
 
 from portable_creds.errors import (
     AccessDenied,
@@ -19,6 +20,9 @@ from portable_creds.errors import (
     PreconditionFailed,
     TransientError,
 )
+
+if TYPE_CHECKING:  # the COS SDK is imported by the store on its first SDK call, not here
+    from qcloud_cos.cos_exception import CosClientError, CosServiceError
 
 _TRANSIENT_API = {
     "ClientNetworkError",
@@ -126,23 +130,54 @@ def api_error(
     )
 
 
+def cos_sdk_errors() -> tuple[type[Exception], ...]:
+    """The COS SDK's exception classes, or ``()`` while the SDK is not imported (then none of
+    them can have been raised): ``except cos_sdk_errors()`` never imports the SDK."""
+    module = sys.modules.get("qcloud_cos.cos_exception")
+    return () if module is None else (module.CosServiceError, module.CosClientError)
+
+
 def cos_error(
     exc: CosServiceError | CosClientError, operation: str, key: str, *, conditional: bool = False
 ) -> PortableCredsError:
-    """A COS SDK exception as a typed error. Retry decisions use ``TransientError``.
+    """A COS SDK exception as a typed error (``cos_status_error``)."""
+    from qcloud_cos.cos_exception import CosServiceError
+
+    if not isinstance(exc, CosServiceError):
+        return cos_network_error(operation, key)
+    rid = exc.get_request_id()
+    return cos_status_error(
+        int(exc.get_status_code() or 0),
+        str(exc.get_error_code() or "Unknown"),
+        rid if rid and rid != "Unknown" else None,
+        operation,
+        key,
+        conditional=conditional,
+    )
+
+
+def cos_network_error(operation: str, key: str) -> PortableCredsError:
+    """No answer from COS (refused, reset, timed out, cut short): worth a retry."""
+    return _tag(
+        TransientError(f"COS {operation} {key!r}: network error talking to COS"), "ClientError"
+    )
+
+
+def cos_status_error(
+    status: int,
+    code: str,
+    rid: str | None,
+    operation: str,
+    key: str,
+    *,
+    conditional: bool = False,
+) -> PortableCredsError:
+    """A COS refusal, by HTTP status and the ``Code`` of its XML body, as a typed error. Retry
+    decisions use ``TransientError``.
 
     ``conditional``: the request carried a precondition (create-only or If-Match), so any 409
     or 412 means the precondition failed, whatever code COS put in the body.
     """
-    if isinstance(exc, CosClientError) and not isinstance(exc, CosServiceError):
-        return _tag(
-            TransientError(f"COS {operation} {key!r}: network error talking to COS"), "ClientError"
-        )
-    assert isinstance(exc, CosServiceError)
-    status = int(exc.get_status_code() or 0)
-    code = str(exc.get_error_code() or "Unknown")
-    rid = exc.get_request_id()
-    rid = rid if rid and rid != "Unknown" else None
     where = f"COS {operation} {key!r} failed ({status} {code})"
     if code == "NoSuchBucket":
         return _tag(
