@@ -55,7 +55,7 @@ def available_drivers() -> dict[str, EntryPoint]:
         text = dist.read_text("entry_points.txt")
         if not text or marker not in text:
             continue
-        name = re.sub(r"[-_.]+", "-", dist.metadata["Name"] or "").lower()
+        name = _normalized(dist.metadata["Name"] or "")
         if name in seen:  # a second copy of the same distribution further down sys.path
             continue
         seen.add(name)
