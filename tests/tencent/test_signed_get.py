@@ -201,6 +201,10 @@ def test_legacy_region_or_proxy_reads_through_the_sdk() -> None:
     assert usable_for(settings, {"HTTPS_PROXY": ""})
     legacy = parse_settings(StoreTarget(url=f"cos://{BUCKET}?region=cn-south", wallet=None))
     assert not usable_for(legacy, {})
+    asked = parse_settings(
+        StoreTarget(url=f"cos://{BUCKET}?region={REGION}&sdk_reads=true", wallet=None)
+    )
+    assert not usable_for(asked, {})
 
 
 # failures ------------------------------------------------------------------------------------
@@ -339,6 +343,15 @@ def test_store_reads_through_the_sdk_when_a_proxy_is_configured(
     monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:9")
     monkeypatch.setenv("NO_PROXY", "127.0.0.1")  # requests goes direct to the double
     store = env.open(WALLET_A)
+    assert store._reader is None
+    assert store.get(key(WALLET_A)).data == b"sealed"
+    with pytest.raises(AccessDenied):
+        store.get(key(WALLET_B))
+
+
+def test_sdk_reads_on_the_url_reads_through_the_sdk(env: Env) -> None:
+    env.open(WALLET_A).put(key(WALLET_A), b"sealed")
+    store = env.open(WALLET_A, url_extra="&sdk_reads=true")
     assert store._reader is None
     assert store.get(key(WALLET_A)).data == b"sealed"
     with pytest.raises(AccessDenied):

@@ -69,6 +69,8 @@ class CosSettings:
     wallet_claim: str = "sub"
     page_size: int = 1000
     vendor_kms: bool = False
+    sdk_reads: bool = False
+    """GET Object through cos-python-sdk-v5 instead of the driver's signed GET (signed_get)."""
     """Token vendor with per-tenant KMS keys: each vended session names its wallet's CMK."""
     kms: TencentKmsSettings | None = None
     """``kms_key=...``: custody of the data keys in Tencent KMS (kms_settings.py)."""
@@ -121,6 +123,7 @@ KNOWN_PARAMS = frozenset(
         "session_jwt_file",
         "session_tags",
         "vendor_kms",
+        "sdk_reads",
     }
     | KMS_PARAMS
 )
@@ -228,6 +231,7 @@ def parse_settings(target: StoreTarget) -> CosSettings:
         wallet_claim=params.get("wallet_claim") or "sub",
         page_size=int_param(params, "page_size", 1000, 1, 1000, scheme="cos"),
         vendor_kms=bool_param(params, "vendor_kms", False, scheme="cos"),
+        sdk_reads=bool_param(params, "sdk_reads", False, scheme="cos"),
         kms=parse_kms_settings(params),
     )
 

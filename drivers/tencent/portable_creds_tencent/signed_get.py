@@ -16,7 +16,7 @@ What keeps this faithful to the SDK and the service:
   ``CURL_CA_BUNDLE``, else certifi's); redirects are never followed;
 - what this module does not do, the SDK does: with a proxy configured in the environment, or a
   legacy region name whose domain the SDK spells differently, ``usable_for`` says no and the
-  store reads through the SDK as before.
+  store reads through the SDK as before; ``sdk_reads=true`` on the URL asks for that always.
 
 Errors are mapped by ``errors.cos_status_error``, the same function that maps the SDK's
 exceptions, so a refusal reads the same whichever path made the request.
@@ -60,7 +60,7 @@ def usable_for(settings: CosSettings, environ: Mapping[str, str] | None = None) 
     """Whether this module can make the GET the SDK would make for ``settings``."""
     env = os.environ if environ is None else environ
     proxied = any(k.lower() in PROXY_VARIABLES and v for k, v in env.items())
-    return not proxied and settings.region not in LEGACY_REGIONS
+    return not (proxied or settings.sdk_reads or settings.region in LEGACY_REGIONS)
 
 
 def _q(value: str) -> str:
