@@ -69,9 +69,9 @@ class CosSettings:
     wallet_claim: str = "sub"
     page_size: int = 1000
     vendor_kms: bool = False
+    """Token vendor with per-tenant KMS keys: each vended session names its wallet's CMK."""
     sdk_reads: bool = False
     """GET Object through cos-python-sdk-v5 instead of the driver's signed GET (signed_get)."""
-    """Token vendor with per-tenant KMS keys: each vended session names its wallet's CMK."""
     kms: TencentKmsSettings | None = None
     """``kms_key=...``: custody of the data keys in Tencent KMS (kms_settings.py)."""
 
