@@ -27,6 +27,8 @@ from .errors import ConfigurationError
 from .params import bool_param, int_param
 
 MAX_AGE_LIMIT = 3600.0
+MAX_USES_LIMIT = 1 << 32
+MAX_BYTES_LIMIT = 1 << 40
 
 #: The backend-URL parameters of KMS custody, the same on every KMS driver (``s3://``, ``cos://``):
 #: ``kms_key`` turns it on, the rest need it (``cache_limits_from_params`` reads the cache ones).
@@ -40,8 +42,6 @@ KMS_PARAMS = frozenset(
         "kms_write_cache",
     }
 )
-MAX_USES_LIMIT = 1 << 32
-MAX_BYTES_LIMIT = 1 << 40
 
 
 def _check(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:

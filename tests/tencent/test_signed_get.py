@@ -336,22 +336,17 @@ def test_tls_is_verified_against_the_bundle_requests_would_use(
 
 
 # through the store, against the double --------------------------------------------------------
-def test_store_reads_through_the_sdk_when_a_proxy_is_configured(
-    env: Env, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("why", ["proxy in the environment", "sdk_reads=true"])
+def test_store_reads_through_the_sdk_when_asked_to(
+    env: Env, monkeypatch: pytest.MonkeyPatch, why: str
 ) -> None:
     env.open(WALLET_A).put(key(WALLET_A), b"sealed")
-    monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:9")
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1")  # requests goes direct to the double
-    store = env.open(WALLET_A)
-    assert store._reader is None
-    assert store.get(key(WALLET_A)).data == b"sealed"
-    with pytest.raises(AccessDenied):
-        store.get(key(WALLET_B))
-
-
-def test_sdk_reads_on_the_url_reads_through_the_sdk(env: Env) -> None:
-    env.open(WALLET_A).put(key(WALLET_A), b"sealed")
-    store = env.open(WALLET_A, url_extra="&sdk_reads=true")
+    if why == "proxy in the environment":
+        monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:9")
+        monkeypatch.setenv("NO_PROXY", "127.0.0.1")  # requests goes direct to the double
+        store = env.open(WALLET_A)
+    else:
+        store = env.open(WALLET_A, url_extra="&sdk_reads=true")
     assert store._reader is None
     assert store.get(key(WALLET_A)).data == b"sealed"
     with pytest.raises(AccessDenied):

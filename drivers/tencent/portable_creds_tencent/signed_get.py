@@ -181,8 +181,6 @@ class SignedGet:
             if resp.will_close:
                 self._drop()
             return StoredObject(data=data, etag=resp.getheader("ETag") or "")
-        except PortableCredsError:
-            raise
         except (OSError, http.client.HTTPException):
             # Refused connection, reset, timeout, TLS failure, a body cut short: what the SDK
             # reports as CosClientError, and mapped the same way (retried by the store).
@@ -206,7 +204,7 @@ class SignedGet:
                 conn = self._connect()
                 self._local.conn = conn
             try:
-                conn.request("GET", path, headers=dict(headers))
+                conn.request("GET", path, headers=headers)
                 return conn.getresponse()
             except (ConnectionResetError, BrokenPipeError, http.client.RemoteDisconnected):
                 self._drop()
